@@ -1,0 +1,265 @@
+"""Merge defaults < .git-batch.toml < GIT_BATCH_* env < flags into one frozen Config.
+
+Every key has a default, so the tool works in a repository with no file. A bad file is an error
+that names the file, the key and what was expected; unknown keys are errors too (a typo must not
+silently fall back to a default during an incident).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gitops.errors import ConfigError
+
+CONFIG_FILENAME = ".git-batch.toml"
+DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    trailer_key: str = "Batch-Id"
+    legacy_keys: tuple[str, ...] = ("batch_id",)
+    id_pattern: str = DEFAULT_ID_PATTERN
+    ecosystem_trailer: str = "Ecosystem"
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    managed: tuple[str, ...] = ("recipes/**",)
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    base_branch: str = ""  # empty: origin/HEAD's target, else main, else HEAD
+    pull_ref_pattern: str = "refs/pull/*/head"
+    inflight_refs: tuple[str, ...] = ("refs/heads/*", "refs/remotes/*", "refs/pull/*/head")
+
+
+@dataclass(frozen=True)
+class RecipesConfig:
+    dependency_fields: tuple[str, ...] = (
+        "metadata.dependencies",
+        "metadata.runtime_dependencies",
+        "steps[].dependencies",
+    )
+    alias_field: str = "metadata.aliases"
+    protected_marker: str = "metadata.curated"
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    branch: str = "batch-ops"
+    remote: str = "origin"
+    allowed_signers: str = ".git-batch/allowed_signers"
+    require_signed: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    repo: RepoConfig = field(default_factory=RepoConfig)
+    recipes: RecipesConfig = field(default_factory=RecipesConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    source: str = "defaults"  # where the file came from, for messages
+
+    @property
+    def id_regex(self) -> re.Pattern[str]:
+        return _compile_id(self.batch.id_pattern)
+
+    def is_managed(self, path: str) -> bool:
+        return bool(_compile_globs(self.paths.managed).match(path))
+
+    def history_fingerprint(self) -> str:
+        """A digest of every setting that changes batch membership; the index keys on it."""
+        data = {
+            "trailer_key": self.batch.trailer_key.lower(),
+            "legacy_keys": sorted(k.lower() for k in self.batch.legacy_keys),
+            "id_pattern": self.batch.id_pattern,
+            "ecosystem_trailer": self.batch.ecosystem_trailer.lower(),
+            "pull_ref_pattern": self.repo.pull_ref_pattern,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "batch": BatchConfig,
+    "paths": PathsConfig,
+    "repo": RepoConfig,
+    "recipes": RecipesConfig,
+    "ops": OpsConfig,
+}
+
+_cache_id: dict[str, re.Pattern[str]] = {}
+_cache_globs: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _compile_id(pattern: str) -> re.Pattern[str]:
+    if pattern not in _cache_id:
+        _cache_id[pattern] = re.compile(pattern)
+    return _cache_id[pattern]
+
+
+def glob_to_regex(glob: str) -> str:
+    """Translate a path glob (`**` any depth, `*` and `?` within one segment) into a regex."""
+    out = []
+    i = 0
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+def _compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
+    if globs not in _cache_globs:
+        body = "|".join(f"(?:{glob_to_regex(g)})" for g in globs) or "(?!)"
+        _cache_globs[globs] = re.compile(f"^(?:{body})$", re.DOTALL)
+    return _cache_globs[globs]
+
+
+def _expect(src: str, key: str, what: str, got: object) -> ConfigError:
+    return ConfigError(
+        f"{src}: key '{key}' must be {what}, not {got!r}.",
+        hint=f"fix '{key}' in {src}, or remove it to use the default",
+    )
+
+
+def _coerce(src: str, key: str, default: object, value: object) -> object:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise _expect(src, key, "true or false", value)
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise _expect(src, key, "a string", value)
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _expect(src, key, "a list of non-empty strings", value)
+        return tuple(value)
+    raise AssertionError(f"unhandled default type for {key}")  # pragma: no cover
+
+
+def _apply(base: Config, data: Mapping[str, object], src: str) -> Config:
+    changes: dict[str, Any] = {}
+    for section, body in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(
+                f"{src}: unknown section '{section}'.",
+                hint=f"known sections: {', '.join(sorted(_SECTIONS))}",
+            )
+        if not isinstance(body, dict):
+            raise _expect(src, section, "a table", body)
+        current = getattr(base, section)
+        known = {f.name: getattr(current, f.name) for f in fields(current)}
+        updates: dict[str, object] = {}
+        for key, value in body.items():
+            dotted = f"{section}.{key}"
+            if key not in known:
+                raise ConfigError(
+                    f"{src}: unknown key '{dotted}'.",
+                    hint=f"known keys in [{section}]: {', '.join(sorted(known))}",
+                )
+            updates[key] = _coerce(src, dotted, known[key], value)
+        changes[section] = replace(current, **updates)
+    return replace(base, **changes)
+
+
+def validate(cfg: Config, src: str) -> Config:
+    """Check values that types alone do not catch; return cfg unchanged."""
+    try:
+        re.compile(cfg.batch.id_pattern)
+    except re.error as exc:
+        raise _expect(src, "batch.id_pattern", f"a valid regular expression ({exc})",
+                      cfg.batch.id_pattern) from None
+    token = re.compile(r"^[A-Za-z0-9-]+$")
+    if not token.match(cfg.batch.trailer_key):
+        raise _expect(src, "batch.trailer_key", "a trailer token (letters, digits, '-')",
+                      cfg.batch.trailer_key)
+    if not token.match(cfg.batch.ecosystem_trailer):
+        raise _expect(src, "batch.ecosystem_trailer", "a trailer token (letters, digits, '-')",
+                      cfg.batch.ecosystem_trailer)
+    for key in cfg.batch.legacy_keys:
+        if not re.match(r"^[A-Za-z0-9_-]+$", key):
+            raise _expect(src, "batch.legacy_keys", "keys of letters, digits, '_' or '-'", key)
+    for glob in cfg.paths.managed:
+        if glob.startswith("/") or "\\" in glob:
+            raise _expect(src, "paths.managed", "repository-relative globs such as 'recipes/**'",
+                          glob)
+    if cfg.repo.pull_ref_pattern.count("*") != 1 or not cfg.repo.pull_ref_pattern.startswith(
+        "refs/"
+    ):
+        raise _expect(src, "repo.pull_ref_pattern", "a ref pattern with one '*' for the number",
+                      cfg.repo.pull_ref_pattern)
+    if cfg.repo.base_branch.startswith("-"):
+        raise _expect(src, "repo.base_branch", "a branch name", cfg.repo.base_branch)
+    return cfg
+
+
+def parse_config_text(text: str, src: str, base: Config | None = None) -> Config:
+    """Parse TOML text from src (a path or a description) over base (defaults)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{src}: not valid TOML: {exc}.", hint=f"fix the syntax in {src}"
+        ) from None
+    cfg = _apply(base or Config(), data, src)
+    return validate(replace(cfg, source=src), src)
+
+
+def load_config_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found.",
+            hint="pass an existing file with --config or GIT_BATCH_CONFIG",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}.") from None
+    return parse_config_text(text, str(path))
+
+
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "GIT_BATCH_BASE_BRANCH": ("repo", "base_branch"),
+    "GIT_BATCH_OPS_BRANCH": ("ops", "branch"),
+    "GIT_BATCH_REMOTE": ("ops", "remote"),
+}
+
+
+def apply_env(cfg: Config, environ: Mapping[str, str]) -> Config:
+    """Apply GIT_BATCH_* overrides (the layer between the file and the flags)."""
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = environ.get(var)
+        if value:
+            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{key: value})})
+    return validate(cfg, f"environment ({', '.join(ENV_OVERRIDES)})")
+
+
+def with_base_branch(cfg: Config, base: str | None) -> Config:
+    """Apply the --base flag, the last layer."""
+    if not base:
+        return cfg
+    return validate(replace(cfg, repo=replace(cfg.repo, base_branch=base)), "--base")

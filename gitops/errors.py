@@ -1,0 +1,96 @@
+"""GitopsError tree, exit-code table, runbook link per class; imports nothing from gitops.
+
+Every expected failure is one of these classes. `cli.main` prints the message, the hint and the
+runbook path, and exits with the class's code. `docs/exit-codes.md` is checked against
+`EXIT_CODES` by a test, so the table below is the single source of truth.
+"""
+
+from __future__ import annotations
+
+
+class GitopsError(Exception):
+    """An expected failure: a message for the operator, a hint, an exit code."""
+
+    exit_code = 1
+    runbook: str | None = None
+    summary = "an operation failed for a reason the message names"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(GitopsError):
+    exit_code = 2
+    summary = "bad arguments: an id, ref or option the tool cannot accept (click uses 2 as well)"
+
+
+class ConfigError(GitopsError):
+    exit_code = 5
+    runbook = "docs/runbooks/config-error.md"
+    summary = "the configuration file is unreadable or has a bad key or value"
+
+
+class RepositoryError(GitopsError):
+    exit_code = 6
+    runbook = "docs/runbooks/repository-error.md"
+    summary = "not a git repository, a missing base branch, or a shallow clone"
+
+
+class UnknownBatch(GitopsError):
+    exit_code = 7
+    summary = "no commit reachable from the base branch carries this batch id"
+
+
+class IndexUnavailable(GitopsError):
+    exit_code = 8
+    runbook = "docs/runbooks/index-unavailable.md"
+    summary = "the history index cannot be read or written (permissions, disk)"
+
+
+class GitFailed(GitopsError):
+    """A git process failed in a way the caller did not expect."""
+
+    exit_code = 9
+    summary = "a git command failed unexpectedly; the message shows its command line and stderr"
+
+    def __init__(self, argv: tuple[str, ...], returncode: int, stdout: bytes, stderr: bytes) -> None:
+        err = stderr.decode("utf-8", "replace").strip()
+        last = err.splitlines()[-1] if err else "(no output)"
+        super().__init__(
+            f"git exited with {returncode}: {' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}: "
+            f"{last}",
+            hint="run again with --debug to see every git command line",
+        )
+        self.argv = argv
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+# Codes that are not error classes but are part of the contract.
+OK = 0
+INTERNAL_ERROR = 3
+INTERRUPTED = 130
+
+ERROR_CLASSES: tuple[type[GitopsError], ...] = (
+    GitopsError,
+    UsageError,
+    ConfigError,
+    RepositoryError,
+    UnknownBatch,
+    IndexUnavailable,
+    GitFailed,
+)
+
+
+def exit_code_table() -> list[tuple[int, str, str]]:
+    """(code, name, meaning) for every documented exit code, sorted by code."""
+    rows = [(OK, "OK", "success")]
+    rows += [(cls.exit_code, cls.__name__, cls.summary) for cls in ERROR_CLASSES]
+    rows.append(
+        (INTERNAL_ERROR, "InternalError", "a bug: unexpected exception; a traceback log is written")
+    )
+    rows.append((INTERRUPTED, "Interrupted", "interrupted by ^C (SIGINT)"))
+    return sorted(rows)

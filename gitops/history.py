@@ -1,0 +1,192 @@
+"""Pure: batch membership records -> batch reports and summaries (no git, no clock).
+
+Both lookup paths feed this module: the history index (`index.py`, warm) and the direct scan of
+`git log` output (`scan.py`, cold). Keeping the aggregation here means the two paths cannot
+disagree about what a batch added, which files are outside scope, or whether it was reverted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+# Trailer keys this tool writes and reads besides the configured batch key; defined only here.
+REVERTS_BATCH = "Reverts-Batch"
+REVERTS_COMMIT = "Reverts-Commit"
+REAPPLIES_BATCH = "Reapplies-Batch"
+
+# How a commit was found to belong to a batch (DESIGN.md "Words"; issue 2 part 4).
+SOURCE_TRAILER = "trailer"
+SOURCE_LEGACY = "legacy"
+SOURCE_PULL = "pull-request"
+SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_PULL)
+
+PULL_SUBJECT = re.compile(r"\(#(\d+)\)\s*$")
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    oid: str
+    parents: tuple[str, ...]
+    author: str
+    email: str
+    time: int  # author time, seconds since the epoch (UTC)
+    subject: str
+
+    @property
+    def short(self) -> str:
+        return self.oid[:10]
+
+
+@dataclass(frozen=True)
+class Change:
+    status: str  # A, M, D or T against the first parent
+    path: str
+
+
+@dataclass(frozen=True)
+class Member:
+    commit: CommitInfo
+    seq: int  # position in the base branch's topological order, larger is newer
+    source: str
+    detail: str  # the key as written, or "#N" for a pull request
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # "revert" or "reapply"
+    commit: CommitInfo
+    seq: int
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LaterEdit:
+    path: str
+    commit: CommitInfo
+
+
+@dataclass(frozen=True)
+class FileSets:
+    added: tuple[str, ...] = ()
+    modified: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return tuple(sorted((*self.added, *self.modified, *self.deleted)))
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    batch_id: str
+    members: tuple[Member, ...]
+    files: FileSets
+    outside: tuple[str, ...]
+    later_edits: tuple[LaterEdit, ...]
+    events: tuple[Event, ...]
+    ecosystems: tuple[str, ...]
+    state: str
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    batch_id: str
+    first_time: int
+    last_time: int
+    commits: int
+    managed_files: int
+    ecosystems: tuple[str, ...]
+    state: str
+    sources: tuple[str, ...] = field(default=())
+
+
+def classify(path_changes: Iterable[str]) -> str | None:
+    """Net effect of a batch on one path from its statuses in order: added/modified/deleted."""
+    statuses = list(path_changes)
+    if not statuses:
+        return None
+    first, last = statuses[0], statuses[-1]
+    if first == "A":
+        return None if last == "D" else "added"
+    if last == "D":
+        return "deleted"
+    return "modified"
+
+
+def net_files(members: Iterable[Member], is_managed: Callable[[str], bool]
+              ) -> tuple[FileSets, tuple[str, ...]]:
+    """Managed files the batch added / modified / deleted, and the paths outside scope."""
+    by_path: dict[str, list[str]] = {}
+    outside: set[str] = set()
+    for member in sorted(members, key=lambda m: m.seq):
+        for change in member.changes:
+            if is_managed(change.path):
+                by_path.setdefault(change.path, []).append(change.status)
+            else:
+                outside.add(change.path)
+    sets: dict[str, list[str]] = {"added": [], "modified": [], "deleted": []}
+    for path in sorted(by_path):
+        kind = classify(by_path[path])
+        if kind:
+            sets[kind].append(path)
+    files = FileSets(tuple(sets["added"]), tuple(sets["modified"]), tuple(sets["deleted"]))
+    return files, tuple(sorted(outside))
+
+
+def touched_managed(members: Iterable[Member], is_managed: Callable[[str], bool]) -> set[str]:
+    return {c.path for m in members for c in m.changes if is_managed(c.path)}
+
+
+def batch_state(events: Iterable[Event], batch_paths: set[str]) -> str:
+    """merged, reverted, partly-reverted or reapplied, from revert/reapply commits in order."""
+    covered: set[str] = set()
+    state = "merged"
+    for event in sorted(events, key=lambda e: e.seq):
+        if event.kind == "reapply":
+            covered.clear()
+            state = "reapplied"
+        else:
+            covered.update(event.paths)
+            state = "reverted" if batch_paths <= covered else "partly-reverted"
+    return state
+
+
+def build_report(
+    batch_id: str,
+    members: Iterable[Member],
+    events: Iterable[Event],
+    later_edits: Iterable[LaterEdit],
+    ecosystems: Iterable[str],
+    is_managed: Callable[[str], bool],
+) -> BatchReport:
+    """Everything `show` says about one batch."""
+    ordered = tuple(sorted(members, key=lambda m: m.seq))
+    files, outside = net_files(ordered, is_managed)
+    evs = tuple(sorted(events, key=lambda e: e.seq))
+    member_oids = {m.commit.oid for m in ordered}
+    later = tuple(
+        sorted(
+            {e for e in later_edits if e.commit.oid not in member_oids},
+            key=lambda e: (e.path, e.commit.time, e.commit.oid),
+        )
+    )
+    return BatchReport(
+        batch_id=batch_id,
+        members=ordered,
+        files=files,
+        outside=outside,
+        later_edits=later,
+        events=evs,
+        ecosystems=tuple(sorted(set(ecosystems))),
+        state=batch_state(evs, touched_managed(ordered, is_managed)),
+    )
+
+
+def nearest_ids(wanted: str, known: Iterable[str], limit: int = 3) -> list[str]:
+    """Known ids closest to wanted, for 'unknown batch id' messages."""
+    import difflib  # noqa: PLC0415 - only needed on the error path
+
+    return difflib.get_close_matches(wanted, list(known), n=limit, cutoff=0.5)

@@ -1,0 +1,429 @@
+"""Persistent history index: batch id -> commits, each with its changed paths and source.
+
+The index is a sqlite file under the repository's common git dir, one per base ref. It is a
+cache: it is rebuilt whenever it is missing, foreign, corrupt, built with other membership
+settings, or when the base branch was rewritten (the stored tip is no longer an ancestor).
+Reading it needs only sqlite3, so the warm `show` path starts no process (issue 2, part 5).
+Writers: a full build writes a temp file and os.replace()s it; an incremental update runs in one
+`BEGIN IMMEDIATE` transaction and re-checks the stored tip after taking the lock, so concurrent
+runs never corrupt it and never apply the same commits twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gitops.errors import IndexUnavailable
+from gitops.history import (
+    SOURCE_PULL,
+    BatchReport,
+    BatchSummary,
+    Change,
+    CommitInfo,
+    Event,
+    LaterEdit,
+    Member,
+    batch_state,
+    build_report,
+    net_files,
+    touched_managed,
+)
+
+if TYPE_CHECKING:
+    from gitops.config import Config
+    from gitops.scan import Record, RepoInfo
+
+SCHEMA_VERSION = "1"
+APPLICATION_ID = 0x47425431  # "GBT1"
+TOOL = "git-batch history index"
+
+SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE commits(seq INTEGER PRIMARY KEY, oid TEXT NOT NULL, parents TEXT NOT NULL,
+                     author TEXT NOT NULL, email TEXT NOT NULL, time INTEGER NOT NULL,
+                     subject TEXT NOT NULL);
+CREATE TABLE paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+CREATE TABLE changes(path_id INTEGER NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL,
+                     PRIMARY KEY(path_id, seq)) WITHOUT ROWID;
+CREATE TABLE marks(batch_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
+                   source TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE pulls(seq INTEGER NOT NULL, number INTEGER NOT NULL);
+CREATE TABLE pull_batches(number INTEGER NOT NULL, batch_id TEXT NOT NULL,
+                          commits TEXT NOT NULL, ecosystems TEXT NOT NULL);
+"""
+# Secondary indexes are created after the bulk insert of a full build (much faster).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS changes_seq ON changes(seq);
+CREATE INDEX IF NOT EXISTS marks_batch ON marks(batch_id, kind);
+CREATE INDEX IF NOT EXISTS pulls_number ON pulls(number);
+"""
+
+
+def index_path(common_dir: Path, base_ref: str) -> Path:
+    digest = hashlib.sha256(base_ref.encode()).hexdigest()[:12]
+    return common_dir / "git-batch" / f"index-{digest}.sqlite"
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What the index must have been built from to answer without touching git."""
+
+    fingerprint: str
+    base_ref: str
+    tip: str
+    pulls: str  # canonical JSON of {ref: oid}
+
+
+def pulls_json(pulls: dict[str, str]) -> str:
+    return json.dumps(pulls, sort_keys=True, separators=(",", ":"))
+
+
+class Index:
+    """A validated, open index; queries only (writers are the module functions below)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Index | None:
+        """The index at path if it exists and is ours with this schema; None otherwise."""
+        if not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+            if app_id != APPLICATION_ID:
+                conn.close()
+                return None
+            idx = cls(conn, path)
+            if idx.meta("tool") != TOOL or idx.meta("schema_version") != SCHEMA_VERSION:
+                conn.close()
+                return None
+            return idx
+        except sqlite3.DatabaseError:
+            return None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def is_fresh(self, want: Freshness) -> bool:
+        return (
+            self.meta("fingerprint") == want.fingerprint
+            and self.meta("base_ref") == want.base_ref
+            and self.meta("tip") == want.tip
+            and self.meta("pulls") == want.pulls
+        )
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def batch_ids(self) -> list[str]:
+        rows = self.conn.execute("SELECT DISTINCT batch_id FROM marks WHERE kind = 'member'")
+        return sorted(r[0] for r in rows)
+
+    def _infos(self, seqs: Iterable[int]) -> dict[int, CommitInfo]:
+        out: dict[int, CommitInfo] = {}
+        for chunk in _chunks(sorted(set(seqs))):
+            marks = ",".join("?" * len(chunk))
+            for seq, oid, parents, author, email, time, subject in self.conn.execute(
+                f"SELECT seq, oid, parents, author, email, time, subject FROM commits "  # noqa: S608
+                f"WHERE seq IN ({marks})", chunk,
+            ):
+                out[seq] = CommitInfo(oid, tuple(parents.split()), author, email, time, subject)
+        return out
+
+    def _changes(self, seqs: Iterable[int]) -> dict[int, list[Change]]:
+        out: dict[int, list[Change]] = {}
+        for chunk in _chunks(sorted(set(seqs))):
+            marks = ",".join("?" * len(chunk))
+            for seq, status, path in self.conn.execute(
+                f"SELECT c.seq, c.status, p.path FROM changes c JOIN paths p ON p.id = c.path_id "  # noqa: S608
+                f"WHERE c.seq IN ({marks}) ORDER BY p.path", chunk,
+            ):
+                out.setdefault(seq, []).append(Change(status, path))
+        return out
+
+    def _marks(self, batch_id: str | None) -> list[tuple[str, str, int, str, str]]:
+        if batch_id is None:
+            return list(self.conn.execute("SELECT batch_id, kind, seq, source, detail FROM marks"))
+        return list(self.conn.execute(
+            "SELECT batch_id, kind, seq, source, detail FROM marks WHERE batch_id = ?",
+            (batch_id,)))
+
+    def _assemble(self, rows: list[tuple[str, str, int, str, str]]
+                  ) -> dict[str, tuple[list[Member], list[Event], list[str]]]:
+        seqs = [r[2] for r in rows if r[1] != "ecosystem"]
+        infos = self._infos(seqs)
+        changes = self._changes(seqs)
+        out: dict[str, tuple[list[Member], list[Event], list[str]]] = {}
+        for batch_id, kind, seq, source, detail in rows:
+            members, events, ecos = out.setdefault(batch_id, ([], [], []))
+            if kind == "member":
+                members.append(Member(infos[seq], seq, source, detail,
+                                      tuple(changes.get(seq, ()))))
+            elif kind in ("revert", "reapply"):
+                paths = tuple(c.path for c in changes.get(seq, ()))
+                events.append(Event(kind, infos[seq], seq, paths))
+            elif kind == "ecosystem":
+                ecos.append(detail)
+        return out
+
+    def report(self, batch_id: str, is_managed: Callable[[str], bool]) -> BatchReport | None:
+        """Everything `show` needs, from the index alone."""
+        assembled = self._assemble(self._marks(batch_id)).get(batch_id)
+        if not assembled or not assembled[0]:
+            return None
+        members, events, ecos = assembled
+        first = min(m.seq for m in members)
+        paths = sorted(touched_managed(members, is_managed))
+        later: list[LaterEdit] = []
+        rows: list[tuple[str, int]] = []
+        for chunk in _chunks(paths):
+            marks = ",".join("?" * len(chunk))
+            rows += self.conn.execute(
+                f"SELECT p.path, c.seq FROM changes c JOIN paths p ON p.id = c.path_id "  # noqa: S608
+                f"WHERE p.path IN ({marks}) AND c.seq > ?", (*chunk, first),
+            ).fetchall()
+        infos = self._infos(seq for _p, seq in rows)
+        later = [LaterEdit(path, infos[seq]) for path, seq in rows]
+        return build_report(batch_id, members, events, later, ecos, is_managed)
+
+    def summaries(self, is_managed: Callable[[str], bool]) -> list[BatchSummary]:
+        """One line per batch for `list`, oldest first."""
+        out = []
+        for batch_id, (members, events, ecos) in self._assemble(self._marks(None)).items():
+            if not members:
+                continue
+            files, _outside = net_files(members, is_managed)
+            out.append(BatchSummary(
+                batch_id=batch_id,
+                first_time=min(m.commit.time for m in members),
+                last_time=max(m.commit.time for m in members),
+                commits=len({m.seq for m in members}),
+                managed_files=len(files.all),
+                ecosystems=tuple(sorted(set(ecos))),
+                state=batch_state(events, touched_managed(members, is_managed)),
+                sources=tuple(sorted({m.source for m in members})),
+            ))
+        return sorted(out, key=lambda s: (s.first_time, s.batch_id))
+
+
+def _chunks(items: list[object] | list[int] | list[str], size: int = 500) -> Iterator[list]:  # type: ignore[type-arg]
+    for i in range(0, len(items), size):
+        yield list(items[i: i + size])
+
+
+# -- writers -------------------------------------------------------------------------------
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+class _Writer:
+    """Inserts scanned records into an open connection."""
+
+    def __init__(self, conn: sqlite3.Connection, cfg: Config) -> None:
+        from gitops.scan import Classifier  # noqa: PLC0415 - keeps git out of the read path
+
+        self.conn = conn
+        self.classifier = Classifier(cfg)
+        self.path_ids: dict[str, int] = {p: i for i, p in conn.execute("SELECT path, id FROM paths")}
+        self.commit_rows: list[tuple[object, ...]] = []
+        self.change_rows: list[tuple[int, int, str]] = []
+        self.mark_rows: list[tuple[str, str, int, str, str]] = []
+        self.pull_rows: list[tuple[int, int]] = []
+        self.new_paths: list[tuple[int, str]] = []
+
+    def add(self, seq: int, rec: Record) -> None:
+        info = rec.info
+        self.commit_rows.append((seq, info.oid, " ".join(info.parents), info.author, info.email,
+                                 info.time, info.subject))
+        for ch in rec.changes:
+            pid = self.path_ids.get(ch.path)
+            if pid is None:
+                pid = len(self.path_ids) + 1
+                self.path_ids[ch.path] = pid
+                self.new_paths.append((pid, ch.path))
+            self.change_rows.append((pid, seq, ch.status))
+        c = self.classifier.classify(rec.message, info.subject)
+        if c is None:
+            return
+        for batch_id, source, detail in c.members:
+            self.mark_rows.append((batch_id, "member", seq, source, detail))
+            self.mark_rows.extend((batch_id, "ecosystem", seq, "", e) for e in c.ecosystems)
+        for kind, batch_id in c.events:
+            self.mark_rows.append((batch_id, kind, seq, "", ""))
+        if c.pull is not None:
+            self.pull_rows.append((seq, c.pull))
+
+    def flush(self) -> None:
+        ex = self.conn.executemany
+        ex("INSERT INTO paths(id, path) VALUES (?, ?)", self.new_paths)
+        ex("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)", self.commit_rows)
+        ex("INSERT OR IGNORE INTO changes VALUES (?, ?, ?)", self.change_rows)
+        ex("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", self.mark_rows)
+        ex("INSERT INTO pulls VALUES (?, ?)", self.pull_rows)
+        for rows in (self.new_paths, self.commit_rows, self.change_rows, self.mark_rows,
+                     self.pull_rows):
+            rows.clear()
+
+
+def _script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the open transaction first; run statements one by one.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
+    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(values.items()))
+
+
+def _refresh_pulls(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
+                   pulls: dict[str, str]) -> None:
+    """Recompute which pull requests carry which batches and the members they imply."""
+    from gitops.scan import pull_batches  # noqa: PLC0415
+
+    conn.execute("DELETE FROM pull_batches")
+    conn.execute("DELETE FROM marks WHERE source = ?", (SOURCE_PULL,))
+    conn.execute("DELETE FROM marks WHERE kind = 'ecosystem' AND source = ?", (SOURCE_PULL,))
+    rows = []
+    for number, by_batch in pull_batches(repo, cfg, tip, pulls).items():
+        for batch_id, carry in by_batch.items():
+            rows.append((number, batch_id, " ".join(carry.commits), " ".join(carry.ecosystems)))
+    conn.executemany("INSERT INTO pull_batches VALUES (?, ?, ?, ?)", rows)
+    derived = conn.execute(
+        "SELECT pb.batch_id, p.seq, p.number, pb.ecosystems FROM pulls p "
+        "JOIN pull_batches pb ON pb.number = p.number "
+        "WHERE NOT EXISTS (SELECT 1 FROM marks m WHERE m.batch_id = pb.batch_id "
+        "AND m.kind = 'member' AND m.seq = p.seq)"
+    ).fetchall()
+    marks = []
+    for batch_id, seq, number, ecos in derived:
+        marks.append((batch_id, "member", seq, SOURCE_PULL, f"#{number}"))
+        marks.extend((batch_id, "ecosystem", seq, SOURCE_PULL, e) for e in ecos.split())
+    conn.executemany("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", marks)
+
+
+def _stream_log(repo: RepoInfo, args: list[str]) -> Iterator[Record]:
+    """Records of a `git log` run, parsed while git is still writing (uses both cores)."""
+    from gitops import gitcli  # noqa: PLC0415
+    from gitops.scan import parse_log  # noqa: PLC0415
+
+    proc = gitcli.popen_lines(*args, repo=repo.path)
+    assert proc.stdout is not None
+    pending = b""
+    while True:
+        chunk = proc.stdout.read(1 << 20)
+        if not chunk:
+            break
+        pending += chunk
+        cut = pending.rfind(b"\0\x1e")
+        if cut <= 0:
+            continue
+        yield from parse_log(pending[: cut + 1])
+        pending = pending[cut + 1:]
+    yield from parse_log(pending)
+    gitcli.finish(proc, args)
+
+
+def _log_args(*revs: str) -> list[str]:
+    from gitops.scan import LOG_DIFF, LOG_FORMAT  # noqa: PLC0415
+
+    return ["log", "--topo-order", LOG_FORMAT, *LOG_DIFF, *revs, "--"]
+
+
+def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path,
+               progress: ProgressFn | None = None) -> None:
+    """Build a fresh index into dest atomically."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute("BEGIN")
+            _script(conn, SCHEMA)
+            writer = _Writer(conn, cfg)
+            total = None
+            count = 0
+            for count, rec in enumerate(_stream_log(repo, _log_args(want.tip)), start=1):
+                writer.add(-count, rec)
+                if count % 20000 == 0:
+                    writer.flush()
+                    if progress:
+                        progress(count, total)
+            writer.flush()
+            _script(conn, INDEXES)
+            _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
+            _set_meta(conn, {"tool": TOOL, "schema_version": SCHEMA_VERSION,
+                             "fingerprint": want.fingerprint, "base_ref": want.base_ref,
+                             "tip": want.tip, "pulls": want.pulls, "commits": str(count)})
+            conn.execute("COMMIT")
+            if progress:
+                progress(count, count)
+        finally:
+            conn.close()
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise IndexUnavailable(
+            f"cannot write the history index at {dest}: {exc.strerror or exc}.",
+            hint="fix the permissions of that directory, or query without it: --no-index",
+        ) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path) -> bool:
+    """Append commits since the stored tip; False when a full rebuild is needed instead."""
+    from gitops import gitcli  # noqa: PLC0415
+
+    try:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    except sqlite3.DatabaseError:
+        return False
+    try:
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("BEGIN IMMEDIATE")
+        idx = Index(conn, path)
+        if idx.is_fresh(want):
+            conn.execute("COMMIT")
+            return True  # another process did it while we waited for the lock
+        old = idx.meta("tip") or ""
+        if (idx.meta("fingerprint") != want.fingerprint or idx.meta("base_ref") != want.base_ref
+                or len(old) != 40 or not gitcli.object_exists(repo.path, gitcli.Oid(old))
+                or not gitcli.is_ancestor(repo.path, gitcli.Oid(old), gitcli.Oid(want.tip))):
+            conn.execute("ROLLBACK")
+            return False
+        if old != want.tip:
+            records = list(_stream_log(repo, _log_args(want.tip, f"^{old}")))
+            (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
+            writer = _Writer(conn, cfg)
+            for offset, rec in enumerate(reversed(records), start=1):
+                writer.add(top + offset, rec)
+            writer.flush()
+        if old != want.tip or idx.meta("pulls") != want.pulls:
+            _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
+        (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
+        _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "commits": str(count)})
+        conn.execute("COMMIT")
+        return True
+    except sqlite3.DatabaseError:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return False
+    finally:
+        conn.close()

@@ -1,0 +1,123 @@
+"""Batch history queries for `list`, `show` and `index`: index when fresh, git otherwise."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gitops import index as index_mod
+from gitops import scan
+from gitops.config import Config
+from gitops.context import Context
+from gitops.errors import UnknownBatch, UsageError
+from gitops.history import BatchReport, BatchSummary, nearest_ids
+from gitops.index import Freshness, Index
+
+Warn = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+
+
+def check_batch_id(cfg: Config, batch_id: str) -> str:
+    """Refuse ids that could be options, carry control characters, or miss the pattern."""
+    if not batch_id or batch_id.startswith("-"):
+        raise UsageError(f"batch id {batch_id!r} must not be empty or start with '-'.",
+                         hint="pass the id itself, for example 2026-03-03-001")
+    if any(ord(c) < 32 or ord(c) == 127 for c in batch_id):
+        raise UsageError("batch id contains control characters.",
+                         hint="copy the id from 'git batch list'")
+    if not cfg.id_regex.fullmatch(batch_id):
+        raise UsageError(
+            f"batch id '{batch_id}' does not match the id pattern {cfg.batch.id_pattern}"
+            f" (from {cfg.source}).",
+            hint="copy the id from 'git batch list', or change batch.id_pattern",
+        )
+    return batch_id
+
+
+@dataclass(frozen=True)
+class Target:
+    base_ref: str
+    want: Freshness
+
+
+def target(ctx: Context) -> Target:
+    scan.check_not_shallow(ctx.repo)
+    base_ref, tip = scan.resolve_base(ctx.repo, ctx.config)
+    pulls = scan.list_pulls(ctx.repo, ctx.config)
+    want = Freshness(ctx.config.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls))
+    return Target(base_ref, want)
+
+
+def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
+                 warn: Warn = _stderr, rebuild: bool = False) -> Index:
+    """An index that reflects the base branch now: reused, updated or rebuilt."""
+    path = index_mod.index_path(ctx.repo.common_dir, tgt.base_ref)
+    if not rebuild:
+        existing = Index.open(path)
+        if existing is not None:
+            fresh = existing.is_fresh(tgt.want)
+            existing.close()
+            if fresh or index_mod.update_incremental(ctx.repo, ctx.config, tgt.want, path):
+                reopened = Index.open(path)
+                if reopened is not None:
+                    return reopened
+            warn("git-batch: the base branch was rewritten or the settings changed; "
+                 "rebuilding the history index.")
+        elif path.exists():
+            warn(f"git-batch: {path} is not a valid history index (corrupt or foreign); "
+                 "rebuilding it.")
+    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress)
+    built = Index.open(path)
+    assert built is not None, "a freshly built index must open"
+    return built
+
+
+def _unknown(ctx: Context, batch_id: str, known: list[str], tgt: Target) -> UnknownBatch:
+    near = nearest_ids(batch_id, known)
+    hint = f"did you mean {', '.join(near)}?" if near else "run 'git batch list' to see the ids"
+    return UnknownBatch(
+        f"no commit reachable from {tgt.base_ref} carries batch id {batch_id}.", hint=hint
+    )
+
+
+def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
+    """The report for one batch; raises UnknownBatch with the nearest ids."""
+    check_batch_id(ctx.config, batch_id)
+    tgt = target(ctx)
+    if use_index:
+        idx = ensure_index(ctx, tgt)
+        try:
+            report = idx.report(batch_id, ctx.config.is_managed)
+            if report is None:
+                raise _unknown(ctx, batch_id, idx.batch_ids(), tgt)
+            return report
+        finally:
+            idx.close()
+    found = scan.cold_report(ctx.repo, ctx.config, scan.Oid(tgt.want.tip), batch_id)
+    if found is None:
+        raise _unknown(ctx, batch_id, [], tgt)
+    return found
+
+
+def list_batches(ctx: Context) -> list[BatchSummary]:
+    tgt = target(ctx)
+    idx = ensure_index(ctx, tgt)
+    try:
+        return idx.summaries(ctx.config.is_managed)
+    finally:
+        idx.close()
+
+
+def build_index(ctx: Context, *, rebuild: bool, progress: index_mod.ProgressFn | None
+                ) -> dict[str, object]:
+    tgt = target(ctx)
+    idx = ensure_index(ctx, tgt, progress=progress, rebuild=rebuild)
+    try:
+        return {"path": str(idx.path), "base_ref": tgt.base_ref, "tip": tgt.want.tip,
+                "commits": int(idx.meta("commits") or 0), "batches": len(idx.batch_ids())}
+    finally:
+        idx.close()

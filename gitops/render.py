@@ -1,0 +1,128 @@
+"""Pure: results -> human text or JSON documents; cli.py does the printing.
+
+People get short ids and UTC dates; `--json` gets full ids and epoch seconds plus ISO dates.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops.history import BatchReport, BatchSummary, CommitInfo, Member
+
+JSON_SCHEMA_VERSION = 1
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def dumps(doc: object) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def _commit_json(c: CommitInfo) -> dict[str, Any]:
+    return {"oid": c.oid, "parents": list(c.parents), "author": c.author, "email": c.email,
+            "time": c.time, "date": iso(c.time), "subject": c.subject}
+
+
+def _member_json(m: Member, is_managed: Any) -> dict[str, Any]:
+    managed = [ch for ch in m.changes if is_managed(ch.path)]
+    return {
+        **_commit_json(m.commit),
+        "source": m.source,
+        "source_detail": m.detail,
+        "added": [c.path for c in managed if c.status == "A"],
+        "modified": [c.path for c in managed if c.status in ("M", "T")],
+        "deleted": [c.path for c in managed if c.status == "D"],
+        "outside_scope": [c.path for c in m.changes if not is_managed(c.path)],
+    }
+
+
+def report_json(r: BatchReport, is_managed: Any) -> dict[str, Any]:
+    later: dict[str, list[dict[str, Any]]] = {}
+    for e in r.later_edits:
+        later.setdefault(e.path, []).append(_commit_json(e.commit))
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "batch_id": r.batch_id,
+        "state": r.state,
+        "ecosystems": list(r.ecosystems),
+        "sources": sorted({m.source for m in r.members}),
+        "first_date": iso(r.members[0].commit.time),
+        "last_date": iso(r.members[-1].commit.time),
+        "commits": [_member_json(m, is_managed) for m in r.members],
+        "files": {"added": list(r.files.added), "modified": list(r.files.modified),
+                  "deleted": list(r.files.deleted)},
+        "outside_scope": list(r.outside),
+        "later_edits": later,
+        "events": [{"kind": e.kind, **_commit_json(e.commit), "paths": list(e.paths)}
+                   for e in r.events],
+    }
+
+
+def report_text(r: BatchReport, is_managed: Any) -> str:
+    lines = [
+        f"batch {r.batch_id}: {r.state}, {len(r.members)} commits, "
+        f"{day(r.members[0].commit.time)} .. {day(r.members[-1].commit.time)} UTC"
+        + (f", ecosystems: {', '.join(r.ecosystems)}" if r.ecosystems else ""),
+        "",
+        "commits:",
+    ]
+    for m in r.members:
+        how = m.source if m.source != "pull-request" else f"pull-request {m.detail}"
+        lines.append(f"  {m.commit.short}  {day(m.commit.time)}  {m.commit.author:<16.16}  "
+                     f"{m.commit.subject[:60]}  [{how}]")
+        for ch in m.changes:
+            scope = "" if is_managed(ch.path) else "  (outside scope)"
+            lines.append(f"      {ch.status} {ch.path}{scope}")
+    f = r.files
+    lines += ["", f"managed files: {len(f.added)} added, {len(f.modified)} modified, "
+                  f"{len(f.deleted)} deleted"]
+    for label, paths in (("added", f.added), ("modified", f.modified), ("deleted", f.deleted)):
+        lines += [f"  {label:<9}{p}" for p in paths]
+    if r.outside:
+        lines += ["", f"outside scope (never reverted): {len(r.outside)} files"]
+        lines += [f"  {p}" for p in r.outside]
+    if r.later_edits:
+        lines += ["", "later edits by commits outside the batch:"]
+        for e in r.later_edits:
+            lines.append(f"  {e.path}: {e.commit.short} {day(e.commit.time)} "
+                         f"{e.commit.author} {e.commit.subject[:50]}")
+    if r.events:
+        lines += ["", "reverts and reapplies:"]
+        lines += [f"  {e.kind:<8}{e.commit.short} {day(e.commit.time)} {e.commit.subject[:60]}"
+                  for e in r.events]
+    return "\n".join(lines) + "\n"
+
+
+def summaries_json(rows: list[BatchSummary]) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "batches": [
+            {"batch_id": s.batch_id, "first_date": iso(s.first_time), "last_date": iso(s.last_time),
+             "commits": s.commits, "managed_files": s.managed_files,
+             "ecosystems": list(s.ecosystems), "state": s.state, "sources": list(s.sources)}
+            for s in rows
+        ],
+    }
+
+
+def summaries_text(rows: list[BatchSummary]) -> str:
+    if not rows:
+        return "no batches reachable from the base branch.\n"
+    header = f"{'BATCH':<16} {'FIRST':<16} {'LAST':<16} {'COMMITS':>7} {'FILES':>6}  " \
+             f"{'STATE':<15} {'ECOSYSTEMS':<12} SOURCES"
+    lines = [header]
+    for s in rows:
+        lines.append(
+            f"{s.batch_id:<16} {day(s.first_time):<16} {day(s.last_time):<16} {s.commits:>7} "
+            f"{s.managed_files:>6}  {s.state:<15} {','.join(s.ecosystems) or '-':<12} "
+            f"{','.join(s.sources)}"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,108 @@
+"""Shared fixtures: an isolated git environment and a factory of real temp repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+FIXED_DATE = "2026-03-01T12:00:00+00:00"
+
+
+@pytest.fixture(autouse=True)
+def git_isolation(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                  ) -> Iterator[Path]:
+    """HOME in a temp dir, no system config, fixed identity and dates, no inherited GIT_*."""
+    home = tmp_path_factory.mktemp("home")
+    for key in list(os.environ):
+        if key.startswith("GIT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
+    monkeypatch.setenv("GIT_AUTHOR_DATE", FIXED_DATE)
+    monkeypatch.setenv("GIT_COMMITTER_DATE", FIXED_DATE)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(home.parent))
+    monkeypatch.setenv("LC_ALL", "C")
+    (home / ".gitconfig").write_text(
+        "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgSign = false\n"
+        "[advice]\n\tdetachedHead = false\n"
+    )
+    yield home
+
+
+def git(repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+        ) -> str:
+    """Run git in repo for a test; fail the test with stderr on a non-zero exit."""
+    proc = subprocess.run(
+        ("git", *args), cwd=repo, input=stdin, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc.stdout
+
+
+class Repo:
+    """A real repository in a temp dir with helpers to write files and commit."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tick = 0
+
+    def git(self, *args: str, stdin: str | None = None) -> str:
+        return git(self.path, *args, stdin=stdin)
+
+    def write(self, rel: str, text: str) -> None:
+        p = self.path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+    def remove(self, rel: str) -> None:
+        self.git("rm", "-q", "--", rel)
+
+    def commit(self, message: str, files: dict[str, str | None] | None = None,
+               author: str | None = None) -> str:
+        """Write files (None deletes), commit everything with message, return the commit id."""
+        for rel, text in (files or {}).items():
+            if text is None:
+                self.remove(rel)
+            else:
+                self.write(rel, text)
+        self.git("add", "-A")
+        self._tick += 1
+        date = f"2026-03-01T12:{self._tick // 60:02d}:{self._tick % 60:02d}+00:00"
+        env = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+        args = ["commit", "-q", "--allow-empty", "-F", "-"]
+        if author:
+            args.append(f"--author={author}")
+        git(self.path, *args, stdin=message, env=env)
+        return self.head()
+
+    def head(self, rev: str = "HEAD") -> str:
+        return self.git("rev-parse", "--verify", rev).strip()
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[..., Repo]:
+    """Factory: make_repo('name') -> Repo with branch main and one initial commit."""
+    counter = {"n": 0}
+
+    def factory(name: str | None = None, *, initial: bool = True) -> Repo:
+        counter["n"] += 1
+        path = tmp_path / (name or f"repo{counter['n']}")
+        path.mkdir()
+        git(path, "init", "-q", "-b", "main")
+        repo = Repo(path)
+        if initial:
+            repo.commit("initial\n", {"README": "registry\n"})
+        return repo
+
+    return factory
