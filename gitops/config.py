@@ -138,6 +138,18 @@ def _compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
     return _cache_globs[globs]
 
 
+def pull_ref_regex(cfg: Config) -> re.Pattern[str]:
+    """Regex of pull request head refs; group 1 is the pull request number."""
+    before, _, after = cfg.repo.pull_ref_pattern.partition("*")
+    return re.compile(f"^{re.escape(before)}(\\d+){re.escape(after)}$")
+
+
+def pull_prefix(cfg: Config) -> str:
+    """The ref directory holding pull request refs ('refs/pull/')."""
+    before = cfg.repo.pull_ref_pattern.partition("*")[0]
+    return before[: before.rfind("/") + 1]
+
+
 def _expect(src: str, key: str, what: str, got: object) -> ConfigError:
     return ConfigError(
         f"{src}: key '{key}' must be {what}, not {got!r}.",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gitops import config as config_mod
 from gitops import render
-from gitops.config import CONFIG_FILENAME, Config
+from gitops.config import CONFIG_FILENAME, Config, pull_prefix, pull_ref_regex
 from gitops.index import Freshness, Index, index_path, pulls_json
 from gitops.refs import RefReader, discover
 
@@ -27,8 +27,6 @@ def _base(reader: RefReader, cfg: Config) -> tuple[str, str] | None:
 
 
 def _pulls(reader: RefReader, cfg: Config) -> dict[str, str]:
-    from gitops.scan import pull_prefix, pull_ref_regex  # noqa: PLC0415 - no git started
-
     regex = pull_ref_regex(cfg)
     return {n: o for n, o in reader.list(pull_prefix(cfg)).items() if regex.match(n)}
 

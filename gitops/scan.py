@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops import gitcli, trailers
-from gitops.config import Config
+from gitops.config import Config, pull_prefix, pull_ref_regex
 from gitops.errors import RepositoryError
 from gitops.gitcli import Oid
 from gitops.history import (
@@ -179,7 +179,7 @@ def resolve_base(repo: RepoInfo, cfg: Config) -> tuple[str, Oid]:
         oid = gitcli.resolve_commit(repo.path, cand)
         if oid is None:
             continue
-        full = gitcli.run("rev-parse", "--symbolic-full-name", "--end-of-options", cand,
+        full = gitcli.run("rev-parse", "--verify", "--symbolic-full-name", "--end-of-options", cand,
                           repo=repo.path, ok=frozenset({0, 128})).text.strip()
         return (full or cand), oid
     if name:
@@ -191,16 +191,6 @@ def resolve_base(repo: RepoInfo, cfg: Config) -> tuple[str, Oid]:
         f"{repo.path}: no base branch: origin/HEAD, main and HEAD do not name a commit.",
         hint="commit something first, or set repo.base_branch in .git-batch.toml",
     )
-
-
-def pull_ref_regex(cfg: Config) -> re.Pattern[str]:
-    before, _, after = cfg.repo.pull_ref_pattern.partition("*")
-    return re.compile(f"^{re.escape(before)}(\\d+){re.escape(after)}$")
-
-
-def pull_prefix(cfg: Config) -> str:
-    before = cfg.repo.pull_ref_pattern.partition("*")[0]
-    return before[: before.rfind("/") + 1]
 
 
 def list_pulls(repo: RepoInfo, cfg: Config) -> dict[str, str]:

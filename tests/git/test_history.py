@@ -1,0 +1,241 @@
+"""Batch membership, show/list reports, and the index on real repositories."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitops import index as index_mod
+from gitops import lookup
+from gitops.context import Context, load_context
+from gitops.errors import RepositoryError, UnknownBatch, UsageError
+from gitops.history import BatchReport
+from tests.conftest import Repo, git
+
+B1 = "2026-03-03-001"
+B2 = "2026-03-04-001"
+
+
+def ctx_of(repo: Repo | Path, **env: str) -> Context:
+    path = repo.path if isinstance(repo, Repo) else repo
+    return load_context(str(path), None, None, env)
+
+
+def bot(subject: str, batch_id: str, eco: str = "homebrew") -> str:
+    return f"{subject}\n\nGenerated.\n\nBatch-Id: {batch_id}\nEcosystem: {eco}\n"
+
+
+def both_paths(repo: Repo | Path, batch_id: str) -> BatchReport:
+    """show through the index and straight from git must agree; return the report."""
+    warm = lookup.show(ctx_of(repo), batch_id)
+    cold = lookup.show(ctx_of(repo), batch_id, use_index=False)
+    assert [m.commit.oid for m in warm.members] == [m.commit.oid for m in cold.members]
+    assert [(m.source, m.detail) for m in warm.members] == [(m.source, m.detail) for m in cold.members]
+    assert warm.files == cold.files
+    assert warm.outside == cold.outside
+    assert warm.state == cold.state
+    assert {(e.path, e.commit.oid) for e in warm.later_edits} == {
+        (e.path, e.commit.oid) for e in cold.later_edits
+    }
+    assert warm.ecosystems == cold.ecosystems
+    return warm
+
+
+@pytest.fixture
+def registry(make_repo: Callable[..., Repo]) -> Repo:
+    repo = make_repo()
+    repo.commit("add foo\n", {"recipes/f/foo.toml": "name = 'foo'\n"})
+    repo.commit(bot("batch part 1", B1), {
+        "recipes/a/alpha.toml": "name = 'alpha'\n",
+        "recipes/f/foo.toml": "name = 'foo'\nversion = 2\n",
+        "batch-control.json": "{}\n",
+        "data/metrics/m.json": "{}\n",
+    })
+    repo.commit("human fix\n", {"recipes/z/zed.toml": "name = 'zed'\n"}, author="Hu Man <h@x>")
+    repo.commit(bot("batch part 2", B1), {"recipes/b/beta.toml": "name = 'beta'\n",
+                                          "recipes/f/foo.toml": None})
+    repo.commit("human edits alpha\n", {"recipes/a/alpha.toml": "name = 'alpha'\nfix = 1\n"})
+    repo.commit(bot("other batch", B2, "cargo"), {"recipes/c/gamma.toml": "name = 'gamma'\n"})
+    return repo
+
+
+def test_trailer_batch_spanning_commits_with_interleaved_human_commits(registry: Repo) -> None:
+    r = both_paths(registry, B1)
+    assert [m.commit.subject for m in r.members] == ["batch part 1", "batch part 2"]
+    assert {m.source for m in r.members} == {"trailer"}
+    assert r.files.added == ("recipes/a/alpha.toml", "recipes/b/beta.toml")
+    assert r.files.deleted == ("recipes/f/foo.toml",)
+    assert r.files.modified == ()
+    assert r.outside == ("batch-control.json", "data/metrics/m.json")
+    assert [(e.path, e.commit.subject) for e in r.later_edits] == [
+        ("recipes/a/alpha.toml", "human edits alpha")
+    ]
+    assert r.ecosystems == ("homebrew",)
+    assert r.state == "merged"
+
+
+def test_exact_ids_no_prefix_match(registry: Repo) -> None:
+    registry.commit("mentions 2026-03-03 in prose\n\nBatch-Id: 2026-03-03\n",
+                    {"recipes/p/p.toml": "x\n"})
+    registry.commit(bot("longer id", "2026-03-03-0011"), {"recipes/q/q.toml": "x\n"})
+    r = both_paths(registry, B1)
+    assert len(r.members) == 2
+    with pytest.raises(UsageError):
+        lookup.show(ctx_of(registry), "2026-03-03")
+
+
+def test_legacy_form_and_prose_line(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    repo.commit("bot: add recipes\n\nsome text\n\nbatch_id: 2026-03-03-001\n",
+                {"recipes/l/legacy.toml": "x\n"})
+    repo.commit("human\n\nbatch_id: 2026-03-03-001 (see discussion)\n",
+                {"recipes/l/legacy.toml": "y\n"})
+    r = both_paths(repo, B1)
+    assert [(m.source, m.detail) for m in r.members] == [("legacy", "batch_id")]
+    assert [e.commit.subject for e in r.later_edits] == ["human"]
+
+
+def test_squash_merge_found_through_pull_request_ref(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    fork = repo.head()
+    repo.git("checkout", "-q", "-b", "pr")
+    repo.commit(bot("pr commit 1", B1), {"recipes/s/sq.toml": "a\n"})
+    repo.commit("fix-up without trailer\n", {"recipes/s/sq.toml": "b\n"})
+    pr_head = repo.head()
+    repo.git("checkout", "-q", "main")
+    repo.commit("unrelated\n", {"README": "x\n"})
+    repo.git("merge", "-q", "--squash", "pr")
+    repo.commit("Add recipes (#17)\n")
+    repo.git("update-ref", "refs/pull/17/head", pr_head)
+    repo.git("branch", "-q", "-D", "pr")
+    r = both_paths(repo, B1)
+    assert [(m.source, m.detail) for m in r.members] == [("pull-request", "#17")]
+    assert r.files.added == ("recipes/s/sq.toml",)
+    assert r.ecosystems == ("homebrew",)
+    assert fork  # the PR was based on an older main
+
+
+def test_unmerged_branch_commits_are_not_members(registry: Repo) -> None:
+    registry.git("checkout", "-q", "-b", "inflight")
+    registry.commit(bot("in flight", B1), {"recipes/i/i.toml": "x\n"})
+    registry.git("checkout", "-q", "main")
+    r = both_paths(registry, B1)
+    assert "in flight" not in [m.commit.subject for m in r.members]
+
+
+def test_merge_commit_changes_against_first_parent(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    repo.git("checkout", "-q", "-b", "side")
+    repo.commit("side human\n", {"recipes/h/human.toml": "x\n"})
+    repo.git("checkout", "-q", "main")
+    repo.commit("main work\n", {"recipes/m/main.toml": "x\n"})
+    repo.git("merge", "-q", "--no-ff", "side", "-m", f"merge side\n\nBatch-Id: {B1}\n")
+    r = both_paths(repo, B1)
+    assert len(r.members) == 1
+    assert r.files.added == ("recipes/h/human.toml",)
+
+
+def test_revert_state_reverted_partly_and_reapplied(registry: Repo) -> None:
+    registry.commit(f"Revert batch {B1}\n\nReverts-Batch: {B1}\n",
+                    {"recipes/b/beta.toml": None})
+    assert both_paths(registry, B1).state == "partly-reverted"
+    registry.commit(f"Revert batch {B1}\n\nReverts-Batch: {B1}\n",
+                    {"recipes/a/alpha.toml": None, "recipes/f/foo.toml": "name = 'foo'\n"})
+    assert both_paths(registry, B1).state == "reverted"
+    registry.commit(f"Reapply batch {B1}\n\nReapplies-Batch: {B1}\n",
+                    {"recipes/a/alpha.toml": "name = 'alpha'\n"})
+    assert both_paths(registry, B1).state == "reapplied"
+
+
+def test_list_summaries(registry: Repo) -> None:
+    rows = lookup.list_batches(ctx_of(registry))
+    assert [(s.batch_id, s.commits, s.managed_files, s.ecosystems, s.sources) for s in rows] == [
+        (B1, 2, 3, ("homebrew",), ("trailer",)),
+        (B2, 1, 1, ("cargo",), ("trailer",)),
+    ]
+
+
+def test_unknown_id_suggests_nearest(registry: Repo) -> None:
+    with pytest.raises(UnknownBatch) as exc:
+        lookup.show(ctx_of(registry), "2026-03-03-002")
+    assert B1 in (exc.value.hint or "")
+
+
+def test_index_incremental_update(registry: Repo) -> None:
+    ctx = ctx_of(registry)
+    lookup.show(ctx, B1)
+    path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
+    before = path.stat().st_ino
+    registry.commit(bot("batch part 3", B1), {"recipes/d/delta.toml": "x\n"})
+    r = both_paths(registry, B1)
+    assert len(r.members) == 3
+    assert path.stat().st_ino == before, "an append must update in place, not rebuild"
+
+
+def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    lookup.show(ctx_of(registry), B2)
+    registry.git("reset", "-q", "--hard", "HEAD~1")
+    registry.commit("rewritten\n", {"recipes/r/r.toml": "x\n"})
+    with pytest.raises(UnknownBatch):
+        lookup.show(ctx_of(registry), B2)
+    assert "rebuilding" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("garbage", [b"not a database at all", b""])
+def test_corrupt_or_foreign_index_is_rebuilt(registry: Repo, garbage: bytes) -> None:
+    ctx = ctx_of(registry)
+    lookup.show(ctx, B1)
+    path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
+    path.write_bytes(garbage * 100)
+    assert len(lookup.show(ctx_of(registry), B1).members) == 2
+    foreign = sqlite3.connect(path)
+    foreign.execute("PRAGMA application_id=1")
+    foreign.close()
+    assert len(lookup.show(ctx_of(registry), B1).members) == 2
+
+
+def test_index_with_other_settings_is_rebuilt(registry: Repo, tmp_path: Path) -> None:
+    lookup.show(ctx_of(registry), B1)
+    cfg = tmp_path / "other.toml"
+    cfg.write_text('[batch]\ntrailer_key = "Run-Id"\n')
+    ctx = load_context(str(registry.path), str(cfg), None, {})
+    with pytest.raises(UnknownBatch):
+        lookup.show(ctx, B1)
+
+
+def test_bare_repository(registry: Repo, tmp_path: Path) -> None:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(registry.path), str(bare))
+    r = both_paths(bare, B1)
+    assert len(r.members) == 2
+
+
+def test_shallow_clone_refused(registry: Repo, tmp_path: Path) -> None:
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{registry.path}", str(shallow))
+    with pytest.raises(RepositoryError, match="shallow"):
+        lookup.show(ctx_of(shallow), B1)
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(RepositoryError, match="not a git repository"):
+        ctx_of(plain)
+
+
+def test_missing_base_branch(registry: Repo) -> None:
+    ctx = load_context(str(registry.path), None, "no-such-branch", {})
+    with pytest.raises(RepositoryError, match="no-such-branch"):
+        lookup.show(ctx, B1)
+
+
+def test_base_defaults_to_origin_head(registry: Repo, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(registry.path), str(clone))
+    git(clone, "checkout", "-q", "-b", "work", "HEAD~3")
+    r = lookup.show(ctx_of(clone), B2)  # only on origin/main, not on the checked-out branch
+    assert len(r.members) == 1
