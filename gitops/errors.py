@@ -55,7 +55,9 @@ class GitFailed(GitopsError):
     exit_code = 9
     summary = "a git command failed unexpectedly; the message shows its command line and stderr"
 
-    def __init__(self, argv: tuple[str, ...], returncode: int, stdout: bytes, stderr: bytes) -> None:
+    def __init__(
+        self, argv: tuple[str, ...], returncode: int, stdout: bytes, stderr: bytes
+    ) -> None:
         err = stderr.decode("utf-8", "replace").strip()
         last = err.splitlines()[-1] if err else "(no output)"
         super().__init__(

@@ -156,6 +156,7 @@ def batch_state(events: Iterable[Event], batch_paths: set[str]) -> str:
 
 def build_report(
     batch_id: str,
+    *,
     members: Iterable[Member],
     events: Iterable[Event],
     later_edits: Iterable[LaterEdit],

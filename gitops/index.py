@@ -197,7 +197,8 @@ class Index:
             ).fetchall()
         infos = self._infos(seq for _p, seq in rows)
         later = [LaterEdit(path, infos[seq]) for path, seq in rows]
-        return build_report(batch_id, members, events, later, ecos, is_managed)
+        return build_report(batch_id, members=members, events=events, later_edits=later,
+                            ecosystems=ecos, is_managed=is_managed)
 
     def summaries(self, is_managed: Callable[[str], bool]) -> list[BatchSummary]:
         """One line per batch for `list`, oldest first."""
@@ -237,7 +238,7 @@ class _Writer:
 
         self.conn = conn
         self.classifier = Classifier(cfg)
-        self.path_ids: dict[str, int] = {p: i for i, p in conn.execute("SELECT path, id FROM paths")}
+        self.path_ids: dict[str, int] = dict(conn.execute("SELECT path, id FROM paths"))
         self.commit_rows: list[tuple[object, ...]] = []
         self.change_rows: list[tuple[int, int, str]] = []
         self.mark_rows: list[tuple[str, str, int, str, str]] = []

@@ -11,6 +11,7 @@ from gitops import scan
 from gitops.config import Config
 from gitops.context import Context
 from gitops.errors import UnknownBatch, UsageError
+from gitops.gitcli import Oid
 from gitops.history import BatchReport, BatchSummary, nearest_ids
 from gitops.index import Freshness, Index
 
@@ -97,7 +98,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
             return report
         finally:
             idx.close()
-    found = scan.cold_report(ctx.repo, ctx.config, scan.Oid(tgt.want.tip), batch_id)
+    found = scan.cold_report(ctx.repo, ctx.config, Oid(tgt.want.tip), batch_id)
     if found is None:
         raise _unknown(ctx, batch_id, [], tgt)
     return found

@@ -314,7 +314,8 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
     first = min(members, key=lambda m: m.seq)
     paths = sorted({ch.path for m in members for ch in m.changes if cfg.is_managed(ch.path)})
     later = later_edits(repo, base_tip, Oid(first.commit.oid), paths)
-    return build_report(batch_id, members, events, later, ecosystems, cfg.is_managed)
+    return build_report(batch_id, members=members, events=events, later_edits=later,
+                        ecosystems=ecosystems, is_managed=cfg.is_managed)
 
 
 def _ere_escape(text: str) -> str:

@@ -33,7 +33,9 @@ def both_paths(repo: Repo | Path, batch_id: str) -> BatchReport:
     warm = lookup.show(ctx_of(repo), batch_id)
     cold = lookup.show(ctx_of(repo), batch_id, use_index=False)
     assert [m.commit.oid for m in warm.members] == [m.commit.oid for m in cold.members]
-    assert [(m.source, m.detail) for m in warm.members] == [(m.source, m.detail) for m in cold.members]
+    assert [(m.source, m.detail) for m in warm.members] == [
+        (m.source, m.detail) for m in cold.members
+    ]
     assert warm.files == cold.files
     assert warm.outside == cold.outside
     assert warm.state == cold.state
@@ -164,15 +166,24 @@ def test_unknown_id_suggests_nearest(registry: Repo) -> None:
     assert B1 in (exc.value.hint or "")
 
 
-def test_index_incremental_update(registry: Repo) -> None:
-    ctx = ctx_of(registry)
-    lookup.show(ctx, B1)
-    path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
-    before = path.stat().st_ino
-    registry.commit(bot("batch part 3", B1), {"recipes/d/delta.toml": "x\n"})
-    r = both_paths(registry, B1)
-    assert len(r.members) == 3
-    assert path.stat().st_ino == before, "an append must update in place, not rebuild"
+def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookup.show(ctx_of(registry), B1)
+
+    def no_rebuild(*_args: object, **_kw: object) -> None:
+        raise AssertionError("an append must update the index in place, not rebuild it")
+
+    monkeypatch.setattr(index_mod, "build_full", no_rebuild)
+    registry.commit(bot("batch part 3", B1), {"recipes/d/delta.toml": "x\n",
+                                              "recipes/a/alpha.toml": "again\n"})
+    registry.commit("human touches delta\n", {"recipes/d/delta.toml": "y\n"})
+    warm = lookup.show(ctx_of(registry), B1)
+    assert len(warm.members) == 3
+    assert "recipes/d/delta.toml" in warm.files.added
+    assert ("recipes/d/delta.toml", "human touches delta") in {
+        (e.path, e.commit.subject) for e in warm.later_edits
+    }
+    monkeypatch.undo()
+    both_paths(registry, B1)
 
 
 def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
