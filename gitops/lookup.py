@@ -54,8 +54,9 @@ def target(ctx: Context) -> Target:
 
 
 def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
-                 warn: Warn = _stderr, rebuild: bool = False) -> Index:
-    """An index that reflects the base branch now: reused, updated or rebuilt."""
+                 warn: Warn = _stderr, rebuild: bool = False, build: bool = True
+                 ) -> Index | None:
+    """An index that reflects the base branch now: reused, updated or (if build) rebuilt."""
     path = index_mod.index_path(ctx.repo.common_dir, tgt.base_ref)
     if not rebuild:
         existing = Index.open(path)
@@ -66,11 +67,14 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
                 reopened = Index.open(path)
                 if reopened is not None:
                     return reopened
-            warn("git-batch: the base branch was rewritten or the settings changed; "
-                 "rebuilding the history index.")
-        elif path.exists():
+            if build:
+                warn("git-batch: the base branch was rewritten or the settings changed; "
+                     "rebuilding the history index.")
+        elif path.exists() and build:
             warn(f"git-batch: {path} is not a valid history index (corrupt or foreign); "
                  "rebuilding it.")
+    if not build:
+        return None
     index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress)
     built = Index.open(path)
     assert built is not None, "a freshly built index must open"
@@ -89,8 +93,10 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
     """The report for one batch; raises UnknownBatch with the nearest ids."""
     check_batch_id(ctx.config, batch_id)
     tgt = target(ctx)
-    if use_index:
-        idx = ensure_index(ctx, tgt)
+    # A single query never pays for a full build (about 5x one git log): without a usable index
+    # it asks git directly, which costs about one git log. list and index build it.
+    idx = ensure_index(ctx, tgt, build=False) if use_index else None
+    if idx is not None:
         try:
             report = idx.report(batch_id, ctx.config.is_managed)
             if report is None:
@@ -98,15 +104,17 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
             return report
         finally:
             idx.close()
-    found = scan.cold_report(ctx.repo, ctx.config, Oid(tgt.want.tip), batch_id)
+    tip = Oid(tgt.want.tip)
+    found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id)
     if found is None:
-        raise _unknown(ctx, batch_id, [], tgt)
+        raise _unknown(ctx, batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)), tgt)
     return found
 
 
 def list_batches(ctx: Context) -> list[BatchSummary]:
     tgt = target(ctx)
     idx = ensure_index(ctx, tgt)
+    assert idx is not None
     try:
         return idx.summaries(ctx.config.is_managed)
     finally:
@@ -117,6 +125,7 @@ def build_index(ctx: Context, *, rebuild: bool, progress: index_mod.ProgressFn |
                 ) -> dict[str, object]:
     tgt = target(ctx)
     idx = ensure_index(ctx, tgt, progress=progress, rebuild=rebuild)
+    assert idx is not None
     try:
         return {"path": str(idx.path), "base_ref": tgt.base_ref, "tip": tgt.want.tip,
                 "commits": int(idx.meta("commits") or 0), "batches": len(idx.batch_ids())}

@@ -318,6 +318,21 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
                         ecosystems=ecosystems, is_managed=cfg.is_managed)
 
 
+def known_ids(repo: RepoInfo, cfg: Config, base_tip: Oid) -> set[str]:
+    """Every batch id named by trailers or legacy lines on the base branch (error path only)."""
+    keys = [cfg.batch.trailer_key, *cfg.batch.legacy_keys]
+    greps = [f"--grep={k}:" for k in keys]
+    data = gitcli.run("log", LOG_FORMAT, "-z", "--regexp-ignore-case", "--fixed-strings", *greps,
+                      base_tip, "--", repo=repo.path).stdout
+    classifier = Classifier(cfg)
+    found: set[str] = set()
+    for rec in parse_log(data):
+        c = classifier.classify(rec.message, rec.info.subject)
+        if c:
+            found.update(b for b, _s, _d in c.members)
+    return found
+
+
 def _ere_escape(text: str) -> str:
     return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
 

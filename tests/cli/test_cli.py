@@ -38,8 +38,10 @@ def index_dir(repo: Repo) -> Path:
 
 
 def test_show_json_fast_path_equals_full_path(registry: Repo) -> None:
-    first = run(registry.path, "show", B1, "--json")  # builds the index (full path)
+    first = run(registry.path, "show", B1, "--json")  # no index yet: asks git directly
     assert first.returncode == 0, first.stderr
+    assert not index_dir(registry).exists()
+    assert run(registry.path, "index").returncode == 0
     warm = run(registry.path, "show", B1, "--json")  # answered by the fast path
     cold = run(registry.path, "show", B1, "--json", "--no-index")
     assert json.loads(first.stdout) == json.loads(warm.stdout) == json.loads(cold.stdout)

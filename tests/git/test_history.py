@@ -30,6 +30,7 @@ def bot(subject: str, batch_id: str, eco: str = "homebrew") -> str:
 
 def both_paths(repo: Repo | Path, batch_id: str) -> BatchReport:
     """show through the index and straight from git must agree; return the report."""
+    lookup.list_batches(ctx_of(repo))  # show alone never builds the index; list does
     warm = lookup.show(ctx_of(repo), batch_id)
     cold = lookup.show(ctx_of(repo), batch_id, use_index=False)
     assert [m.commit.oid for m in warm.members] == [m.commit.oid for m in cold.members]
@@ -161,13 +162,14 @@ def test_list_summaries(registry: Repo) -> None:
 
 
 def test_unknown_id_suggests_nearest(registry: Repo) -> None:
+    lookup.list_batches(ctx_of(registry))
     with pytest.raises(UnknownBatch) as exc:
         lookup.show(ctx_of(registry), "2026-03-03-002")
     assert B1 in (exc.value.hint or "")
 
 
 def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    lookup.show(ctx_of(registry), B1)
+    lookup.list_batches(ctx_of(registry))
 
     def no_rebuild(*_args: object, **_kw: object) -> None:
         raise AssertionError("an append must update the index in place, not rebuild it")
@@ -187,29 +189,40 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
 
 
 def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    lookup.show(ctx_of(registry), B2)
+    lookup.list_batches(ctx_of(registry))
     registry.git("reset", "-q", "--hard", "HEAD~1")
     registry.commit("rewritten\n", {"recipes/r/r.toml": "x\n"})
+    assert B2 not in [s.batch_id for s in lookup.list_batches(ctx_of(registry))]
+    assert "rebuilding" in capsys.readouterr().err
     with pytest.raises(UnknownBatch):
         lookup.show(ctx_of(registry), B2)
-    assert "rebuilding" in capsys.readouterr().err
+
+
+def test_show_never_builds_a_missing_index(registry: Repo) -> None:
+    ctx = ctx_of(registry)
+    assert len(lookup.show(ctx, B1).members) == 2
+    assert not index_mod.index_path(ctx.repo.common_dir, "refs/heads/main").exists()
 
 
 @pytest.mark.parametrize("garbage", [b"not a database at all", b""])
 def test_corrupt_or_foreign_index_is_rebuilt(registry: Repo, garbage: bytes) -> None:
     ctx = ctx_of(registry)
-    lookup.show(ctx, B1)
+    lookup.list_batches(ctx)
     path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
     path.write_bytes(garbage * 100)
-    assert len(lookup.show(ctx_of(registry), B1).members) == 2
+    assert len(lookup.show(ctx_of(registry), B1).members) == 2  # cold path meanwhile
+    assert len(lookup.list_batches(ctx_of(registry))) == 2
+    assert index_mod.Index.open(path) is not None
     foreign = sqlite3.connect(path)
     foreign.execute("PRAGMA application_id=1")
     foreign.close()
-    assert len(lookup.show(ctx_of(registry), B1).members) == 2
+    assert index_mod.Index.open(path) is None
+    assert len(lookup.list_batches(ctx_of(registry))) == 2
+    assert index_mod.Index.open(path) is not None
 
 
 def test_index_with_other_settings_is_rebuilt(registry: Repo, tmp_path: Path) -> None:
-    lookup.show(ctx_of(registry), B1)
+    lookup.list_batches(ctx_of(registry))
     cfg = tmp_path / "other.toml"
     cfg.write_text('[batch]\ntrailer_key = "Run-Id"\n')
     ctx = load_context(str(registry.path), str(cfg), None, {})
