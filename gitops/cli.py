@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
-    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become exit 3
+    except Exception as exc:  # the one place unexpected errors become exit 3
         code = _internal(exc)
     sys.exit(code)
 

@@ -12,7 +12,7 @@ def main() -> None:
             from gitops import fastpath  # noqa: PLC0415
 
             code = fastpath.run(argv)
-        except Exception:  # noqa: BLE001 - any surprise: the full path reports it properly
+        except Exception:  # any surprise: the full path reports it properly
             code = None
         if code is not None:
             sys.exit(code)
