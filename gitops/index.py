@@ -196,7 +196,10 @@ class Index:
                 f"WHERE p.path IN ({marks}) AND c.seq > ?", (*chunk, first),
             ).fetchall()
         infos = self._infos(seq for _p, seq in rows)
-        later = [LaterEdit(path, infos[seq]) for path, seq in rows]
+        # A merge that takes a path unchanged from a side branch is not an edit (TREESAME); the
+        # side branch's own commits are recorded and reported instead.
+        later = [LaterEdit(path, infos[seq]) for path, seq in rows
+                 if len(infos[seq].parents) < 2]
         return build_report(batch_id, members=members, events=events, later_edits=later,
                             ecosystems=ecos, is_managed=is_managed)
 

@@ -338,14 +338,12 @@ def _ere_escape(text: str) -> str:
 
 
 def later_edits(repo: RepoInfo, base_tip: Oid, first: Oid, paths: list[str]) -> list[LaterEdit]:
-    """Commits after `first` (not its ancestors) whose first-parent change touches paths."""
+    """Non-merge commits after `first` (not its ancestors) whose change touches paths."""
     if not paths:
         return []
-    revs = gitcli.run("rev-list", "--parents", base_tip, f"^{first}", repo=repo.path).text
-    pairs = []
-    for line in revs.splitlines():
-        oid, *ps = line.split()
-        pairs.append(f"{oid} {ps[0]}" if ps else oid)
+    # Merges are left out as in Index.report: the side branch's commits are the edits.
+    revs = gitcli.run("rev-list", "--no-merges", base_tip, f"^{first}", repo=repo.path).text
+    pairs = revs.split()
     if not pairs:
         return []
     diff = gitcli.run(
