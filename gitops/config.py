@@ -224,7 +224,7 @@ def validate(cfg: Config, src: str) -> Config:
     ):
         raise _expect(src, "repo.pull_ref_pattern", "a ref pattern with one '*' for the number",
                       cfg.repo.pull_ref_pattern)
-    if cfg.repo.base_branch.startswith("-"):
+    if cfg.repo.base_branch.startswith("-") or any(ord(c) < 32 for c in cfg.repo.base_branch):
         raise _expect(src, "repo.base_branch", "a branch name", cfg.repo.base_branch)
     return cfg
 

@@ -1,0 +1,58 @@
+"""The dependency rules of STYLE.md section 1, checked on the source with ast."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "gitops"
+
+PURE = {"trailers", "history", "render", "errors"}
+ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"}, "click": {"cli"}}
+
+
+def imports(module: Path) -> set[str]:
+    tree = ast.parse(module.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "gitops":
+                names.update(f"gitops.{alias.name}" for alias in node.names)
+    return names
+
+
+def modules() -> dict[str, set[str]]:
+    return {p.stem: imports(p) for p in PACKAGE.glob("*.py")}
+
+
+def test_processes_pygit2_and_click_each_have_one_doorway() -> None:
+    for name, deps in modules().items():
+        for lib, allowed in ONLY_IN.items():
+            if any(d == lib or d.startswith(f"{lib}.") for d in deps):
+                assert name in allowed, f"gitops/{name}.py imports {lib}; only {allowed} may"
+
+
+def test_pure_modules_import_no_adapter() -> None:
+    for name in PURE:
+        deps = modules()[name]
+        gitops_deps = {d.removeprefix("gitops.") for d in deps if d.startswith("gitops.")}
+        assert gitops_deps <= PURE | {"config"}, f"{name} imports {gitops_deps - PURE}"
+
+
+def test_core_never_imports_the_cli() -> None:
+    for name, deps in modules().items():
+        if name not in ("cli", "entry", "__main__"):
+            assert "gitops.cli" not in deps, f"gitops/{name}.py imports the CLI"
+
+
+def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
+    code = ("import sys, gitops.fastpath, gitops.entry; "
+            "print(','.join(m for m in ('click', 'pygit2', 'subprocess') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
