@@ -178,6 +178,43 @@ def popen_lines(*args: str, repo: Path, stdin: bytes | None = None) -> subproces
     return proc
 
 
+class Pending:
+    """A git process running in the background; result() waits for it (see start())."""
+
+    def __init__(self, argv: tuple[str, ...], proc: subprocess.Popen[bytes],
+                 stdin: bytes | None) -> None:
+        import threading  # noqa: PLC0415 - only the cold history path runs git concurrently
+
+        self.argv = argv
+        self._proc = proc
+        self._out: tuple[bytes, bytes] = (b"", b"")
+        self._thread = threading.Thread(target=self._collect, args=(stdin,), daemon=True)
+        self._thread.start()
+
+    def _collect(self, stdin: bytes | None) -> None:
+        self._out = self._proc.communicate(stdin)
+
+    def result(self, ok: frozenset[int] = OK0) -> GitResult:
+        self._thread.join()
+        out, err = self._out
+        code = self._proc.returncode
+        if code not in ok:
+            raise GitFailed(self.argv, code, out, err)
+        return GitResult(self.argv, code, out, err)
+
+
+def start(*args: str, repo: Path, stdin: bytes | None = None) -> Pending:
+    """Start `git args...` now and collect its output in the background (uses a second core)."""
+    argv = ("git", *args)
+    for tracer in _tracers:
+        tracer(argv)
+    proc = subprocess.Popen(
+        argv, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env(),
+    )
+    return Pending(argv, proc, stdin)
+
+
 def finish(proc: subprocess.Popen[bytes], argv: Iterable[str]) -> None:
     """Wait for a process started by popen_lines; raise GitFailed on a non-zero exit."""
     err = proc.stderr.read() if proc.stderr else b""

@@ -89,6 +89,10 @@ class BatchReport:
     events: tuple[Event, ...]
     ecosystems: tuple[str, ...]
     state: str
+    # False when later edits were not looked up (cold path, long range): then changed_since
+    # lists the managed files whose version at the base differs from the batch's.
+    later_complete: bool = True
+    changed_since: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -295,17 +295,21 @@ def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
 
 def _refresh_pulls(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
                    pulls: dict[str, str]) -> None:
-    """Recompute which pull requests carry which batches and the members they imply."""
+    """Recompute which pull requests carry which batches (one walk of their own commits)."""
     from gitops.scan import pull_batches  # noqa: PLC0415
 
     conn.execute("DELETE FROM pull_batches")
-    conn.execute("DELETE FROM marks WHERE source = ?", (SOURCE_PULL,))
-    conn.execute("DELETE FROM marks WHERE kind = 'ecosystem' AND source = ?", (SOURCE_PULL,))
     rows = []
     for number, by_batch in pull_batches(repo, cfg, tip, pulls).items():
         for batch_id, carry in by_batch.items():
             rows.append((number, batch_id, " ".join(carry.commits), " ".join(carry.ecosystems)))
     conn.executemany("INSERT INTO pull_batches VALUES (?, ?, ?, ?)", rows)
+    _derive_pull_marks(conn)
+
+
+def _derive_pull_marks(conn: sqlite3.Connection) -> None:
+    """Members (and ecosystems) implied by `(#N)` commits on the base and pull_batches."""
+    conn.execute("DELETE FROM marks WHERE source = ?", (SOURCE_PULL,))
     derived = conn.execute(
         "SELECT pb.batch_id, p.seq, p.number, pb.ecosystems FROM pulls p "
         "JOIN pull_batches pb ON pb.number = p.number "
@@ -317,6 +321,16 @@ def _refresh_pulls(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: s
         marks.append((batch_id, "member", seq, SOURCE_PULL, f"#{number}"))
         marks.extend((batch_id, "ecosystem", seq, SOURCE_PULL, e) for e in ecos.split())
     conn.executemany("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", marks)
+
+
+def _pull_sets_changed(conn: sqlite3.Connection, new_oids: set[str],
+                       pulls: dict[str, str]) -> bool:
+    """Whether new base commits reach into a pull request's own commits (a PR merged with a
+    merge commit, or a stacked PR): only then must the pull request walk run again."""
+    if new_oids & set(pulls.values()):
+        return True
+    return any(set(commits.split()) & new_oids
+               for (commits,) in conn.execute("SELECT commits FROM pull_batches"))
 
 
 def _stream_log(repo: RepoInfo, args: list[str]) -> Iterator[Record]:
@@ -412,15 +426,20 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path)
                 or not gitcli.is_ancestor(repo.path, gitcli.Oid(old), gitcli.Oid(want.tip))):
             conn.execute("ROLLBACK")
             return False
+        new_oids: set[str] = set()
         if old != want.tip:
             records = list(_stream_log(repo, _log_args(want.tip, f"^{old}")))
             (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
             writer = _Writer(conn, cfg)
             for offset, rec in enumerate(reversed(records), start=1):
                 writer.add(top + offset, rec)
+                new_oids.add(rec.info.oid)
             writer.flush()
-        if old != want.tip or idx.meta("pulls") != want.pulls:
-            _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
+        pulls = json.loads(want.pulls)
+        if idx.meta("pulls") != want.pulls or _pull_sets_changed(conn, new_oids, pulls):
+            _refresh_pulls(conn, repo, cfg, want.tip, pulls)
+        elif new_oids:
+            _derive_pull_marks(conn)
         (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
         _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "commits": str(count)})
         conn.execute("COMMIT")

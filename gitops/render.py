@@ -61,6 +61,8 @@ def report_json(r: BatchReport, is_managed: Any) -> dict[str, Any]:
                   "deleted": list(r.files.deleted)},
         "outside_scope": list(r.outside),
         "later_edits": later,
+        "later_edits_complete": r.later_complete,
+        "changed_since_batch": list(r.changed_since),
         "events": [{"kind": e.kind, **_commit_json(e.commit), "paths": list(e.paths)}
                    for e in r.events],
     }
@@ -94,6 +96,11 @@ def report_text(r: BatchReport, is_managed: Any) -> str:
         for e in r.later_edits:
             lines.append(f"  {e.path}: {e.commit.short} {day(e.commit.time)} "
                          f"{e.commit.author} {e.commit.subject[:50]}")
+    if not r.later_complete:
+        lines += ["", f"later edits: not named without the history index; "
+                      f"{len(r.changed_since)} managed files differ at the base from the "
+                      "batch's version (run 'git batch index' to name the commits):"]
+        lines += [f"  {p}" for p in r.changed_since]
     if r.events:
         lines += ["", "reverts and reapplies:"]
         lines += [f"  {e.kind:<8}{e.commit.short} {day(e.commit.time)} {e.commit.subject[:60]}"

@@ -263,3 +263,44 @@ def test_base_defaults_to_origin_head(registry: Repo, tmp_path: Path) -> None:
     git(clone, "checkout", "-q", "-b", "work", "HEAD~3")
     r = lookup.show(ctx_of(clone), B2)  # only on origin/main, not on the checked-out branch
     assert len(r.members) == 1
+
+
+def _open_pr(repo: Repo, number: int, batch_id: str) -> str:
+    repo.git("checkout", "-q", "-b", f"pr{number}")
+    repo.commit(bot(f"pr {number}", batch_id), {f"recipes/p/pr{number}.toml": "a\n"})
+    head = repo.head()
+    repo.git("checkout", "-q", "main")
+    repo.git("update-ref", f"refs/pull/{number}/head", head)
+    return head
+
+
+def _squash(repo: Repo, number: int) -> None:
+    repo.git("merge", "-q", "--squash", f"pr{number}")
+    repo.commit(f"Squashed work (#{number})\n")
+
+
+def test_squash_landing_after_index_updates_incrementally(
+    make_repo: Callable[..., Repo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = make_repo()
+    _open_pr(repo, 5, B1)
+    assert lookup.list_batches(ctx_of(repo)) == []  # open pull request: in flight, no member
+
+    def no_rebuild(*_args: object, **_kw: object) -> None:
+        raise AssertionError("must update incrementally")
+
+    monkeypatch.setattr(index_mod, "build_full", no_rebuild)
+    _squash(repo, 5)
+    rows = lookup.list_batches(ctx_of(repo))
+    assert [(s.batch_id, s.sources) for s in rows] == [(B1, ("pull-request",))]
+
+
+def test_pull_ref_fetched_after_index_is_picked_up(make_repo: Callable[..., Repo]) -> None:
+    repo = make_repo()
+    head = _open_pr(repo, 6, B1)
+    repo.git("update-ref", "-d", "refs/pull/6/head")
+    _squash(repo, 6)
+    assert lookup.list_batches(ctx_of(repo)) == []
+    repo.git("update-ref", "refs/pull/6/head", head)
+    assert [s.batch_id for s in lookup.list_batches(ctx_of(repo))] == [B1]
+    both_paths(repo, B1)
