@@ -7,7 +7,6 @@ differential-tested against `git interpret-trailers`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
