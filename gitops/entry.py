@@ -9,9 +9,13 @@ def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] in ("show", "list"):
         try:
-            from gitops import fastpath  # noqa: PLC0415
+            from gitops import warm  # noqa: PLC0415
 
-            code = fastpath.run(argv)
+            code = warm.run(argv)
+            if code is None:
+                from gitops import fastpath  # noqa: PLC0415
+
+                code = fastpath.run(argv)
         except Exception:  # any surprise: the full path reports it properly
             code = None
         if code is not None:

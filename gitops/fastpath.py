@@ -13,22 +13,10 @@ import sys
 from pathlib import Path
 
 from gitops import config as config_mod
-from gitops import render
+from gitops import render, warm
 from gitops.config import CONFIG_FILENAME, Config, pull_prefix, pull_ref_regex
 from gitops.index import Freshness, Index, index_path, pulls_json
 from gitops.refs import RefReader, discover
-
-
-def _base(reader: RefReader, cfg: Config) -> tuple[str, str] | None:
-    if cfg.repo.base_branch:
-        return reader.dwim(cfg.repo.base_branch)
-    return (reader.read("refs/remotes/origin/HEAD") or reader.read("refs/heads/main")
-            or reader.read("HEAD"))
-
-
-def _pulls(reader: RefReader, cfg: Config) -> dict[str, str]:
-    regex = pull_ref_regex(cfg)
-    return {n: o for n, o in reader.list(pull_prefix(cfg)).items() if regex.match(n)}
 
 
 def run(argv: list[str]) -> int | None:
@@ -40,21 +28,24 @@ def run(argv: list[str]) -> int | None:
     if (argv[0] == "show" and len(rest) != 1) or (argv[0] == "list" and rest):
         return None
     environ = dict(os.environ)
-    dirs = discover(Path.cwd(), environ)
+    dirs = discover(os.getcwd(), environ)
     if dirs is None or dirs.work_tree is None:
         return None
     explicit = environ.get("GIT_BATCH_CONFIG")
-    file = Path(explicit) if explicit else dirs.work_tree / CONFIG_FILENAME
+    file = Path(explicit) if explicit else Path(dirs.work_tree) / CONFIG_FILENAME
     cfg = config_mod.load_config_file(file) if explicit or file.is_file() else Config()
     cfg = config_mod.apply_env(cfg, environ)
     reader = RefReader(dirs)
     if reader.is_shallow():
         return None
-    base = _base(reader, cfg)
+    base = reader.base(cfg.repo.base_branch)
     if base is None:
         return None
-    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(_pulls(reader, cfg)))
-    idx = Index.open(index_path(dirs.common_dir, base[0]))
+    listing = reader.list(pull_prefix(cfg))
+    regex = pull_ref_regex(cfg)
+    pulls = {n: o for n, o in listing.items() if regex.match(n)}
+    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls))
+    idx = Index.open(index_path(Path(dirs.common_dir), base[0]))
     if idx is None:
         return None
     try:
@@ -75,6 +66,8 @@ def run(argv: list[str]) -> int | None:
                    else render.summaries_text(rows))
     finally:
         idx.close()
+    warm.store(dirs, argv, base_spec=cfg.repo.base_branch, base=base,
+               pull_prefix=pull_prefix(cfg), pulls=warm.pulls_digest(listing), output=out)
     sys.stdout.write(out)
     sys.stdout.flush()
     return 0

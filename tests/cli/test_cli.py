@@ -152,3 +152,33 @@ def test_every_command_help_has_an_example() -> None:
         text = cmd.help or ""  # type: ignore[attr-defined]
         assert "Example:" in text, f"{name} --help lacks an Example: block"
         assert not text.splitlines()[0].endswith("."), f"{name}: help line ends with a period"
+
+
+def test_replayed_answers_follow_every_input(registry: Repo) -> None:
+    """The replay cache (gitops/warm.py) must never print a stale answer."""
+    assert run(registry.path, "index").returncode == 0
+    first = run(registry.path, "show", B1, "--json").stdout  # computed, then stored
+    replay = registry.path / ".git" / "git-batch" / "replay"
+    assert len(list(replay.iterdir())) == 1
+    assert run(registry.path, "show", B1, "--json").stdout == first  # replayed
+    registry.commit(f"more\n\nBatch-Id: {B1}\n", {"recipes/b/beta.toml": "b\n"})
+    after_commit = json.loads(run(registry.path, "show", B1, "--json").stdout)
+    assert len(after_commit["commits"]) == 2
+    (registry.path / ".git-batch.toml").write_text('[paths]\nmanaged = ["nothing/**"]\n')
+    after_config = json.loads(run(registry.path, "show", B1, "--json").stdout)
+    assert after_config["files"]["added"] == []
+    registry.git("update-ref", "refs/pull/9/head", registry.head())
+    after_pull = run(registry.path, "show", B1, "--json")
+    assert after_pull.returncode == 0 and json.loads(after_pull.stdout) == after_config
+    env_changed = subprocess.run(
+        ("git", "batch", "show", B1, "--json"), cwd=registry.path, capture_output=True,
+        text=True, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+                        "GIT_BATCH_BASE_BRANCH": "HEAD~1"},
+    )
+    assert len(json.loads(env_changed.stdout)["commits"]) == 1
+
+
+def test_warm_module_uses_the_config_filename() -> None:
+    from gitops import config, warm
+
+    assert warm.CONFIG_FILENAME == config.CONFIG_FILENAME

@@ -51,8 +51,18 @@ def test_core_never_imports_the_cli() -> None:
             assert "gitops.cli" not in deps, f"gitops/{name}.py imports the CLI"
 
 
-def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
-    code = ("import sys, gitops.fastpath, gitops.entry; "
-            "print(','.join(m for m in ('click', 'pygit2', 'subprocess') if m in sys.modules))")
+def _loaded_after(module: str, candidates: tuple[str, ...]) -> list[str]:
+    code = (f"import sys; before = set(sys.modules); import {module}, gitops.entry; "
+            f"print(','.join(m for m in {candidates!r} if m in set(sys.modules) - before))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
+    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess")) == []
+
+
+def test_replay_path_loads_only_os_level_modules() -> None:
+    heavy = ("click", "pygit2", "subprocess", "sqlite3", "hashlib", "json", "dataclasses",
+             "tomllib", "datetime")
+    assert _loaded_after("gitops.warm", heavy) == []

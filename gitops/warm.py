@@ -1,0 +1,114 @@
+"""Replay cache for repeated `show ID [--json]` and `list [--json]`: the warmest path.
+
+A rendered answer is stored in a file with everything it depended on: the settings (bytes of
+the configuration file and every GIT_BATCH_* variable, part of the file name), the command, the
+base ref and its tip, and a digest of the pull request refs. A later identical request whose
+inputs are all unchanged prints the stored bytes; anything else falls through to `fastpath`
+(index) and then to the full CLI. Only os and sys are imported (sqlite3 and hashlib cost 5 ms
+each at start-up here), so the whole process stays near the interpreter's own start-up time
+(issue 2: warm lookup about 25 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from gitops import __version__
+from gitops.refs import GitDirs, RefReader, discover
+
+try:  # blake2 without loading OpenSSL: hashlib imports _hashlib first (3.6 ms measured)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import blake2b
+
+CONFIG_FILENAME = ".git-batch.toml"  # the same name as config.CONFIG_FILENAME (checked by a test)
+MAX_ENTRIES = 512  # a cache, not a store: past this many answers the directory is emptied
+
+
+def cache_dir(dirs: GitDirs) -> str:
+    return os.path.join(dirs.common_dir, "git-batch", "replay")
+
+
+def settings_key(dirs: GitDirs, environ: Mapping[str, str], argv: list[str]) -> str | None:
+    """Digest of every input besides refs that the answer depends on; None if unreadable."""
+    explicit = environ.get("GIT_BATCH_CONFIG")
+    path = explicit or (os.path.join(dirs.work_tree, CONFIG_FILENAME) if dirs.work_tree else "")
+    h = blake2b(f"{__version__}\0{argv!r}\0".encode(), digest_size=20)
+    if path and (explicit or os.path.exists(path)):
+        try:
+            with open(path, "rb") as fh:
+                h.update(fh.read())
+        except OSError:
+            return None
+    else:
+        h.update(b"\0no-config\0")
+    for k in sorted(environ):
+        if k.startswith("GIT_BATCH_"):
+            h.update(f"{k}={environ[k]}\0".encode())
+    return h.hexdigest()
+
+
+def pulls_digest(listing: dict[str, str]) -> str:
+    """Digest of every ref under the pull request prefix (unfiltered: any change invalidates)."""
+    return blake2b(repr(sorted(listing.items())).encode(), digest_size=20).hexdigest()
+
+
+def _plain(argv: list[str]) -> bool:
+    args = argv[:-1] if argv[-1:] == ["--json"] else argv
+    if args[:1] == ["show"]:
+        return len(args) == 2 and not args[1].startswith("-")
+    return args == ["list"]
+
+
+def run(argv: list[str]) -> int | None:
+    """Exit code when a stored answer was replayed, None otherwise."""
+    if not _plain(argv):
+        return None
+    dirs = discover(os.getcwd(), os.environ)
+    if dirs is None or dirs.work_tree is None:
+        return None
+    key = settings_key(dirs, os.environ, argv)
+    if key is None:
+        return None
+    try:
+        with open(os.path.join(cache_dir(dirs), key), encoding="utf-8") as fh:
+            stored = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+    head = stored.split("\n", 5)
+    if len(head) != 6:
+        return None
+    base_spec, base_ref, tip, prefix, pulls, output = head
+    reader = RefReader(dirs)
+    if reader.is_shallow() or reader.base(base_spec) != (base_ref, tip):
+        return None
+    if pulls_digest(reader.list(prefix)) != pulls:
+        return None
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    return 0
+
+
+def store(dirs: GitDirs, argv: list[str], *, base_spec: str, base: tuple[str, str],
+          pull_prefix: str, pulls: str, output: str) -> None:
+    """Remember an answer computed from a fresh index, with the ref state it was computed
+    from (read before the index was checked); never fails the command."""
+    key = settings_key(dirs, os.environ, argv)
+    fields = (base_spec, base[0], base[1], pull_prefix, pulls)
+    if key is None or not _plain(argv) or any("\n" in f for f in fields):
+        return
+    folder = cache_dir(dirs)
+    tmp = os.path.join(folder, f".{key}.{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        names = os.listdir(folder)
+        if len(names) >= MAX_ENTRIES:
+            for name in names:
+                os.unlink(os.path.join(folder, name))
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join((*fields, output)))
+        os.replace(tmp, os.path.join(folder, key))
+    except OSError:
+        return  # a cache: a read-only or full disk only costs the next run some time
