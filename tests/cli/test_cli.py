@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops import config, warm
 from gitops.cli import main_group
 from tests.conftest import Repo
 
@@ -179,6 +180,4 @@ def test_replayed_answers_follow_every_input(registry: Repo) -> None:
 
 
 def test_warm_module_uses_the_config_filename() -> None:
-    from gitops import config, warm
-
     assert warm.CONFIG_FILENAME == config.CONFIG_FILENAME
