@@ -71,6 +71,44 @@ class GitFailed(GitopsError):
         self.stderr = stderr
 
 
+# --- revert and reapply (issue 3) ---
+
+
+class NothingToDo(GitopsError):
+    exit_code = 10
+    summary = ("revert/reapply found nothing to change (only with --exit-code; "
+               "otherwise this is exit 0)")
+
+
+class RevertConflict(GitopsError):
+    exit_code = 11
+    runbook = "docs/runbooks/rollback-batch.md"
+    summary = "files were edited after the batch; the revert stopped and wrote nothing"
+
+
+class DependencyBreak(GitopsError):
+    exit_code = 12
+    runbook = "docs/runbooks/rollback-batch.md"
+    summary = "the revert would remove recipes that remaining recipes depend on; nothing written"
+
+
+class BranchExists(GitopsError):
+    exit_code = 13
+    runbook = "docs/runbooks/rollback-batch.md"
+    summary = "the revert branch already exists (or moved while writing); nothing written"
+
+
+class RecipeUnreadable(GitopsError):
+    exit_code = 14
+    runbook = "docs/runbooks/rollback-batch.md"
+    summary = "a recipe whose dependencies must be checked does not parse; nothing written"
+
+
+class IdentityMissing(GitopsError):
+    exit_code = 15
+    summary = "git has no user.name / user.email to write the commit with"
+
+
 # Codes that are not error classes but are part of the contract.
 OK = 0
 INTERNAL_ERROR = 3
@@ -84,6 +122,12 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     UnknownBatch,
     IndexUnavailable,
     GitFailed,
+    NothingToDo,
+    RevertConflict,
+    DependencyBreak,
+    BranchExists,
+    RecipeUnreadable,
+    IdentityMissing,
 )
 
 

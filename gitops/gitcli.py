@@ -243,3 +243,56 @@ def is_ancestor(repo: Path, ancestor: Oid, descendant: Oid) -> bool:
 def object_exists(repo: Path, oid: Oid) -> bool:
     res = run("cat-file", "-e", f"{oid}^{{commit}}", repo=repo, ok=frozenset({0, 1, 128}))
     return res.returncode == 0
+
+
+# -- writing (revert branches) -------------------------------------------------------------------
+
+
+def has_identity(repo: Path) -> bool:
+    """Whether git can name a committer (user.name and user.email or their env variables)."""
+    res = run("var", "GIT_COMMITTER_IDENT", repo=repo, ok=frozenset({0, 128}))
+    return res.returncode == 0
+
+
+def commit_tree(repo: Path, tree: str, parents: Iterable[str], message: str) -> Oid:
+    """A commit of tree with parents; signed when the user's commit.gpgSign says so (git
+    commit-tree reads that setting), so the operator's signing policy applies as for git commit."""
+    args = ["commit-tree"]
+    for parent in parents:
+        args += ["-p", parent]
+    args += ["-F", "-", "--end-of-options", tree]
+    res = run(*args, repo=repo, stdin=message.encode())
+    return Oid(res.text.strip())
+
+
+def ref_value(repo: Path, ref: str) -> Oid | None:
+    """The object id a full ref points at, or None when it does not exist (show-ref exit 1)."""
+    res = run("show-ref", "--verify", "--hash", "--end-of-options", ref, repo=repo,
+              ok=frozenset({0, 1, 128}))
+    out = res.text.strip()
+    return Oid(out) if res.returncode == 0 and len(out) == 40 else None
+
+
+def is_valid_ref(repo: Path, ref: str) -> bool:
+    if ref.startswith("-"):  # check-ref-format takes no --end-of-options (git 2.39: usage, 129)
+        return False
+    res = run("check-ref-format", ref, repo=repo, ok=frozenset({0, 1, 128, 129}))
+    return res.returncode == 0
+
+
+def update_ref_cas(repo: Path, ref: str, new: str, expected_old: str | None, reason: str) -> bool:
+    """Move ref to new only if it still points at expected_old (None: must not exist).
+
+    One `update-ref --stdin -z` transaction (git update-ref(1)); False when the swap was lost.
+    """
+    old = expected_old or ZERO_OID
+    stdin = f"update {ref}\0{new}\0{old}\0".encode()
+    res = run("update-ref", "--stdin", "-z", "-m", reason, repo=repo, stdin=stdin,
+              ok=frozenset({0, 1, 128}))
+    return res.returncode == 0
+
+
+def push_ref(repo: Path, remote: str, ref: str) -> None:
+    """Push one ref to the same name on remote, never forced."""
+    run("push", "--porcelain", "--end-of-options", remote, f"{ref}:{ref}", repo=repo)
+

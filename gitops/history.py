@@ -66,6 +66,7 @@ class Event:
 class LaterEdit:
     path: str
     commit: CommitInfo
+    seq: int = 0  # position on the base branch (0 when found without the index)
 
 
 @dataclass(frozen=True)

@@ -186,22 +186,24 @@ class Index:
             return None
         members, events, ecos = assembled
         first = min(m.seq for m in members)
-        paths = sorted(touched_managed(members, is_managed))
-        later: list[LaterEdit] = []
+        later = self.touches(sorted(touched_managed(members, is_managed)), first)
+        return build_report(batch_id, members=members, events=events, later_edits=later,
+                            ecosystems=ecos, is_managed=is_managed)
+
+    def touches(self, paths: list[str], after_seq: int) -> list[LaterEdit]:
+        """Non-merge commits after after_seq that changed any of paths, one row per path."""
         rows: list[tuple[str, int]] = []
         for chunk in _chunks(paths):
             marks = ",".join("?" * len(chunk))
             rows += self.conn.execute(
                 f"SELECT p.path, c.seq FROM changes c JOIN paths p ON p.id = c.path_id "  # noqa: S608
-                f"WHERE p.path IN ({marks}) AND c.seq > ?", (*chunk, first),
+                f"WHERE p.path IN ({marks}) AND c.seq > ?", (*chunk, after_seq),
             ).fetchall()
         infos = self._infos(seq for _p, seq in rows)
         # A merge that takes a path unchanged from a side branch is not an edit (TREESAME); the
         # side branch's own commits are recorded and reported instead.
-        later = [LaterEdit(path, infos[seq]) for path, seq in rows
-                 if len(infos[seq].parents) < 2]
-        return build_report(batch_id, members=members, events=events, later_edits=later,
-                            ecosystems=ecos, is_managed=is_managed)
+        return [LaterEdit(path, infos[seq], seq) for path, seq in rows
+                if len(infos[seq].parents) < 2]
 
     def summaries(self, is_managed: Callable[[str], bool]) -> list[BatchSummary]:
         """One line per batch for `list`, oldest first."""

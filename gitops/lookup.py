@@ -81,7 +81,7 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
     return built
 
 
-def _unknown(ctx: Context, batch_id: str, known: list[str], tgt: Target) -> UnknownBatch:
+def unknown_batch(batch_id: str, known: list[str], tgt: Target) -> UnknownBatch:
     near = nearest_ids(batch_id, known)
     hint = f"did you mean {', '.join(near)}?" if near else "run 'git batch list' to see the ids"
     return UnknownBatch(
@@ -100,14 +100,14 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
         try:
             report = idx.report(batch_id, ctx.config.is_managed)
             if report is None:
-                raise _unknown(ctx, batch_id, idx.batch_ids(), tgt)
+                raise unknown_batch(batch_id, idx.batch_ids(), tgt)
             return report
         finally:
             idx.close()
     tip = Oid(tgt.want.tip)
     found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id)
     if found is None:
-        raise _unknown(ctx, batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)), tgt)
+        raise unknown_batch(batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)), tgt)
     return found
 
 

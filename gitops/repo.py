@@ -1,0 +1,116 @@
+"""The only module that imports pygit2: open a repository, read trees and blobs, build trees.
+
+It never moves refs and never signs; commits that must honour the user's signing setup are made
+by `git commit-tree` through gitcli. Anything pygit2's stubs leave as Any stays inside here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitops.errors import RepositoryError
+
+BLOB_MODE = pygit2.GIT_FILEMODE_BLOB
+EXEC_MODE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
+TREE_MODE = pygit2.GIT_FILEMODE_TREE
+
+# path -> (blob id, file mode), or None to delete the path
+TreeEdit = Mapping[str, "tuple[str, int] | None"]
+
+
+class Repo:
+    """A pygit2 repository with the few reads and writes the core needs."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._r: Any = pygit2.Repository(str(path))
+        except pygit2.GitError as exc:
+            raise RepositoryError(f"{path}: cannot open the repository: {exc}.") from None
+
+    def entry(self, commit: str, path: str) -> tuple[str, int] | None:
+        """(blob id, mode) of path in commit's tree, or None when absent or not a file."""
+        tree = self._r[commit].peel(pygit2.Tree)
+        try:
+            obj = tree[path]
+        except KeyError:
+            return None
+        if obj.type != pygit2.GIT_OBJECT_BLOB:
+            return None
+        return str(obj.id), int(obj.filemode)
+
+    def entries(self, commit: str, paths: Iterable[str]) -> dict[str, tuple[str, int] | None]:
+        tree = self._r[commit].peel(pygit2.Tree)
+        out: dict[str, tuple[str, int] | None] = {}
+        for path in paths:
+            try:
+                obj = tree[path]
+            except KeyError:
+                out[path] = None
+                continue
+            out[path] = ((str(obj.id), int(obj.filemode))
+                         if obj.type == pygit2.GIT_OBJECT_BLOB else None)
+        return out
+
+    def first_parent(self, commit: str) -> str | None:
+        parents = self._r[commit].parent_ids
+        return str(parents[0]) if parents else None
+
+    def tree_of(self, commit: str) -> str:
+        return str(self._r[commit].peel(pygit2.Tree).id)
+
+    def blob(self, oid: str) -> bytes:
+        data: bytes = self._r[oid].data
+        return data
+
+    def write_blob(self, data: bytes) -> str:
+        return str(self._r.create_blob(data))
+
+    def merge_blobs(self, path: str, base: tuple[str, int], ours: tuple[str, int],
+                    theirs: tuple[str, int]) -> bytes | None:
+        """Three-way merge of one file; the merged bytes, or None on a conflict."""
+        res = self._r.merge_file_from_index(
+            pygit2.IndexEntry(path, pygit2.Oid(hex=base[0]), pygit2.enums.FileMode(base[1])),
+            pygit2.IndexEntry(path, pygit2.Oid(hex=ours[0]), pygit2.enums.FileMode(ours[1])),
+            pygit2.IndexEntry(path, pygit2.Oid(hex=theirs[0]), pygit2.enums.FileMode(theirs[1])),
+        )
+        if not res.automergeable:
+            return None
+        return str(res.contents).encode("utf-8", "surrogateescape")
+
+    def update_tree(self, tree: str, edits: TreeEdit) -> str:
+        """A new tree: tree with edits applied; only the subtrees on edited paths are rebuilt."""
+        return self._update(self._r[tree], edits) or self._empty_tree()
+
+    def _empty_tree(self) -> str:
+        return str(self._r.TreeBuilder().write())
+
+    def _update(self, tree: Any, edits: TreeEdit) -> str | None:
+        builder = self._r.TreeBuilder(tree) if tree is not None else self._r.TreeBuilder()
+        nested: dict[str, dict[str, tuple[str, int] | None]] = {}
+        for path, value in edits.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                nested.setdefault(head, {})[rest] = value
+            elif value is None:
+                if builder.get(head) is not None:
+                    builder.remove(head)
+            else:
+                builder.insert(head, pygit2.Oid(hex=value[0]), value[1])
+        for name, sub in nested.items():
+            existing = builder.get(name)
+            subtree = (self._r[existing.id]
+                       if existing is not None and existing.type == pygit2.GIT_OBJECT_TREE
+                       else None)
+            new = self._update(subtree, sub)
+            if new is None:
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, pygit2.Oid(hex=new), TREE_MODE)
+        if len(builder) == 0:
+            return None  # git has no empty subtrees: the caller drops the entry
+        return str(builder.write())

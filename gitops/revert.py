@@ -1,0 +1,471 @@
+"""Surgical revert and reapply: plan_files() is pure; prepare() and apply() use repo/gitcli.
+
+DESIGN.md "Surgical revert: the rules". For each managed path p the batch touched: `pre` = p
+before the batch's first touch, `post` = p after its last touch, `head` = p at the target. The
+revert is a three-way merge of head with base post and other side pre, file by file:
+head == post takes pre; head == pre is already reverted; anything else was edited by someone
+else and is refused, skipped or merged as --on-conflict says. A reapply is the same machinery
+run over the batch's revert commits instead of its own commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from gitops import gitcli, lookup, recipes
+from gitops.config import Config
+from gitops.context import Context
+from gitops.errors import BranchExists, IdentityMissing, RepositoryError, UsageError
+from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH, REVERTS_COMMIT, BatchReport, LaterEdit
+from gitops.repo import Repo
+
+Entry = tuple[str, int]  # (blob id, file mode)
+OnConflict = Literal["fail", "skip", "merge"]
+ON_CONFLICT: tuple[OnConflict, ...] = ("fail", "skip", "merge")
+
+# What happens to one file. The first four change the tree; the others leave the file alone.
+DELETE = "delete"  # the batch added it
+RESTORE = "restore"  # the batch modified it: back to the previous version
+RECREATE = "re-create"  # the batch deleted it
+MERGED = "merged"  # edited later, but the three-way merge was clean (--on-conflict merge)
+ALREADY = "already-reverted"
+EDITED = "edited-later"  # skipped (--on-conflict skip)
+PROTECTED = "protected"
+CONFLICT = "conflict"  # stops the revert
+EXCLUDED = "not-selected"  # left out by --only
+CHANGING = frozenset({DELETE, RESTORE, RECREATE, MERGED})
+
+
+@dataclass(frozen=True)
+class FileState:
+    """Everything the plan needs to know about one managed path."""
+
+    path: str
+    pre: Entry | None
+    post: Entry | None
+    head: Entry | None
+    later: tuple[LaterEdit, ...] = ()  # commits outside the batch after its first touch of path
+    interleaved: bool = False  # one of them came between the batch's first and last touch
+    protected: bool = False  # the version at head carries the protected marker
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: str
+    outcome: str
+    new: Entry | None  # the entry after the revert (meaningful when outcome changes the tree)
+    reason: str
+    later: tuple[LaterEdit, ...] = ()
+
+    @property
+    def changes_tree(self) -> bool:
+        return self.outcome in CHANGING
+
+
+MergeFn = Callable[[str, Entry, Entry, Entry], "Entry | None"]
+
+
+def _take_pre(state: FileState) -> FilePlan:
+    if state.pre is None:
+        return FilePlan(state.path, DELETE, None, "added by the batch")
+    if state.post is None:
+        return FilePlan(state.path, RECREATE, state.pre, "deleted by the batch")
+    return FilePlan(state.path, RESTORE, state.pre, "modified by the batch")
+
+
+def _describe(later: Iterable[LaterEdit]) -> str:
+    seen: dict[str, LaterEdit] = {}
+    for e in later:
+        seen.setdefault(e.commit.oid, e)
+    return ", ".join(f"{e.commit.short} by {e.commit.author} on {_day(e.commit.time)}"
+                     for e in seen.values())
+
+
+def _day(ts: int) -> str:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
+
+
+def plan_file(state: FileState, on_conflict: OnConflict, merge: MergeFn) -> FilePlan:
+    """The outcome for one file (DESIGN.md rule 2, issue 3 behaviour 1 and 3)."""
+    if state.head == state.pre:
+        why = ("added and deleted inside the batch" if state.pre is None and state.post is None
+               else "already as before the batch")
+        return FilePlan(state.path, ALREADY, state.head, why)
+    if state.protected:
+        return FilePlan(state.path, PROTECTED, state.head,
+                        "protected: adopted by people after the batch", state.later)
+    if state.head == state.post and not state.interleaved:
+        return _take_pre(state)
+    who = _describe(state.later) or "an unknown commit"
+    reason = f"edited after the batch by {who}"
+    if state.interleaved and state.head == state.post:
+        reason = f"edited between the batch's commits by {who}"
+    if on_conflict == "skip":
+        return FilePlan(state.path, EDITED, state.head, reason, state.later)
+    if on_conflict == "merge" and None not in (state.pre, state.post, state.head):
+        assert state.pre is not None and state.post is not None and state.head is not None
+        merged = merge(state.path, state.post, state.head, state.pre)
+        if merged is not None:
+            return FilePlan(state.path, MERGED, merged, f"{reason}; merged cleanly", state.later)
+        reason += "; the three-way merge conflicts"
+    elif on_conflict == "merge":
+        reason += "; added or deleted on one side (modify/delete)"
+    return FilePlan(state.path, CONFLICT, state.head, reason, state.later)
+
+
+def plan_files(states: Iterable[FileState], on_conflict: OnConflict, merge: MergeFn
+               ) -> tuple[FilePlan, ...]:
+    return tuple(plan_file(s, on_conflict, merge) for s in sorted(states, key=lambda s: s.path))
+
+
+@dataclass(frozen=True)
+class Breakage:
+    dependent: str  # path of the recipe that would break
+    dependent_name: str
+    missing: str  # the name it needs that the revert removes
+
+
+@dataclass(frozen=True)
+class RevertPlan:
+    batch_id: str
+    kind: Literal["revert", "reapply"]
+    target_ref: str
+    target: str  # commit id the revert commit will have as parent
+    commits: tuple[str, ...]  # the commits being taken back (batch or revert commits)
+    files: tuple[FilePlan, ...]
+    outside: tuple[str, ...]  # touched outside managed paths: left alone
+    with_dependents: tuple[str, ...] = ()  # paths --with-dependents added to --only
+    broken: tuple[Breakage, ...] = ()
+    unreadable: tuple[tuple[str, int | None, str], ...] = ()  # (path, line, message)
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def changing(self) -> tuple[FilePlan, ...]:
+        return tuple(f for f in self.files if f.changes_tree)
+
+    @property
+    def conflicts(self) -> tuple[FilePlan, ...]:
+        return tuple(f for f in self.files if f.outcome == CONFLICT)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.changing and not self.conflicts
+
+
+def commit_message(plan: RevertPlan) -> str:
+    """`Revert batch ID` (or `Reapply batch ID`), a body listing every file, and trailers."""
+    verb = "Revert" if plan.kind == "revert" else "Reapply"
+    lines = [f"{verb} batch {plan.batch_id}", ""]
+    groups = (
+        ("Removed (added by the batch):", DELETE),
+        ("Restored to the version before the batch:", RESTORE),
+        ("Re-created (deleted by the batch):", RECREATE),
+        ("Merged with later edits:", MERGED),
+    )
+    if plan.kind == "reapply":
+        groups = (
+            ("Removed again (the revert re-created it):", DELETE),
+            ("Back to the batch's version:", RESTORE),
+            ("Re-created (the revert removed it):", RECREATE),
+            ("Merged with later edits:", MERGED),
+        )
+    for title, outcome in groups:
+        paths = [f.path for f in plan.files if f.outcome == outcome]
+        if paths:
+            lines += [title, *(f"  {p}" for p in paths), ""]
+    skipped = [f for f in plan.files if not f.changes_tree]
+    if skipped:
+        lines += ["Skipped:", *(f"  {f.path}: {f.reason}" for f in skipped), ""]
+    if plan.outside:
+        lines += ["Left alone (outside the managed paths):", *(f"  {p}" for p in plan.outside),
+                  ""]
+    if plan.kind == "revert":
+        lines.append(f"{REVERTS_BATCH}: {plan.batch_id}")
+    else:
+        lines.append(f"{REAPPLIES_BATCH}: {plan.batch_id}")
+    lines += [f"{REVERTS_COMMIT}: {c}" for c in plan.commits]
+    return "\n".join(lines) + "\n"
+
+
+def tree_edits(plan: RevertPlan) -> dict[str, Entry | None]:
+    return {f.path: f.new for f in plan.changing}
+
+
+# -- orchestration: gather states from history and the object store, then write --------------
+
+
+@dataclass(frozen=True)
+class Options:
+    on_conflict: OnConflict = "fail"
+    only: tuple[str, ...] = ()
+    with_dependents: bool = False
+    allow_broken_deps: bool = False
+    onto: str | None = None
+    branch: str | None = None
+    force_branch: bool = False
+    push: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: RevertPlan
+    branch: str | None = None  # full ref written
+    commit: str | None = None
+    pushed: str | None = None  # remote pushed to
+    stop: str | None = None  # why nothing was written: conflicts, dependencies, unreadable
+
+
+def default_branch(kind: str, batch_id: str) -> str:
+    return f"batch-{kind}/{batch_id}"
+
+
+def _parse(repo: Repo, cfg: Config, path: str, entry: Entry | None
+           ) -> recipes.Recipe | recipes.RecipeError | None:
+    if entry is None or not path.endswith(".toml"):
+        return None
+    r = cfg.recipes
+    return recipes.parse_recipe(path, repo.blob(entry[0]), dependency_fields=r.dependency_fields,
+                                alias_field=r.alias_field, protected_marker=r.protected_marker)
+
+
+def _names(recipe: recipes.Recipe | recipes.RecipeError | None) -> set[str]:
+    if isinstance(recipe, recipes.Recipe):
+        return {recipe.name, *recipe.aliases}
+    return set()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A commit being taken back: a batch member (revert) or a revert commit (reapply)."""
+
+    oid: str
+    seq: int
+    paths: tuple[str, ...]
+
+
+def _sources(report: BatchReport, kind: str, is_managed: Callable[[str], bool]
+             ) -> list[_Source]:
+    if kind == "revert":
+        return [_Source(m.commit.oid, m.seq, tuple(c.path for c in m.changes))
+                for m in report.members]
+    pending: list[_Source] = []
+    for event in report.events:  # the reverts since the last reapply
+        if event.kind == "reapply":
+            pending = []
+        else:
+            pending.append(_Source(event.commit.oid, event.seq, event.paths))
+    return pending
+
+
+def _select(states: list[FileState], only: tuple[str, ...], with_dependents: bool,
+            batch_recipes: dict[str, recipes.Recipe]) -> tuple[set[str], tuple[str, ...]]:
+    """Paths chosen by --only (paths or recipe names), plus what --with-dependents adds."""
+    chosen: set[str] = set()
+    for item in only:
+        hits = {s.path for s in states if s.path == item}
+        hits |= {p for p, r in batch_recipes.items() if item in (r.name, *r.aliases)}
+        hits |= {s.path for s in states if s.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] == item}
+        if not hits:
+            raise UsageError(f"--only {item}: no file of this batch has that path or recipe "
+                             "name.", hint="see the files with 'git batch show ID'")
+        chosen |= hits
+    added: tuple[str, ...] = ()
+    if with_dependents:
+        names = set().union(*(_names(batch_recipes.get(p)) for p in chosen))
+        closure = recipes.dependents_closure(names, batch_recipes.values())
+        added = tuple(sorted(closure - chosen))
+        chosen |= closure
+    return chosen, added
+
+
+def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
+            opts: Options) -> RevertPlan:
+    """The plan for reverting (or reapplying) a batch on the target branch; writes nothing."""
+    cfg = ctx.config
+    lookup.check_batch_id(cfg, batch_id)
+    tgt = lookup.target(ctx)
+    idx = lookup.ensure_index(ctx, tgt)
+    assert idx is not None
+    try:
+        report = idx.report(batch_id, cfg.is_managed)
+        if report is None:
+            raise lookup.unknown_batch(batch_id, idx.batch_ids(), tgt)
+        sources = _sources(report, kind, cfg.is_managed)
+        first: dict[str, _Source] = {}
+        last: dict[str, _Source] = {}
+        outside: set[str] = set()
+        for src in sorted(sources, key=lambda s: s.seq):
+            for path in src.paths:
+                if cfg.is_managed(path):
+                    first.setdefault(path, src)
+                    last[path] = src
+                else:
+                    outside.add(path)
+        source_oids = {s.oid for s in sources}
+        later_all = idx.touches(sorted(first), min((s.seq for s in sources), default=0))
+    finally:
+        idx.close()
+    target_ref, target = _target(ctx, tgt, opts)
+    repo = Repo(ctx.repo.path)
+    head = repo.entries(target, first)
+    states = []
+    for path, src in first.items():
+        parent = repo.first_parent(src.oid)
+        later = tuple(e for e in later_all if e.path == path and e.seq > src.seq
+                      and e.commit.oid not in source_oids)
+        head_recipe = _parse(repo, cfg, path, head[path])
+        states.append(FileState(
+            path=path,
+            pre=repo.entry(parent, path) if parent else None,
+            post=repo.entry(last[path].oid, path),
+            head=head[path],
+            later=later,
+            interleaved=any(e.seq < last[path].seq for e in later),
+            protected=isinstance(head_recipe, recipes.Recipe) and head_recipe.protected,
+        ))
+    batch_recipes = {}
+    for s in states:
+        parsed = _parse(repo, cfg, s.path, s.post or s.head)
+        if isinstance(parsed, recipes.Recipe):
+            batch_recipes[s.path] = parsed
+    with_dependents: tuple[str, ...] = ()
+    if opts.only:
+        chosen, with_dependents = _select(states, opts.only, opts.with_dependents, batch_recipes)
+        states = [s for s in states if s.path in chosen]
+
+    def merge(path: str, base: Entry, ours: Entry, theirs: Entry) -> Entry | None:
+        data = repo.merge_blobs(path, base, ours, theirs)
+        return None if data is None else (repo.write_blob(data), ours[1])
+
+    files = plan_files(states, opts.on_conflict, merge)
+    excluded = tuple(FilePlan(p, EXCLUDED, head[p], "not selected by --only")
+                     for p in sorted(set(first) - {s.path for s in states}))
+    plan = RevertPlan(
+        batch_id=batch_id, kind=kind, target_ref=target_ref, target=target,
+        commits=tuple(s.oid for s in sorted(sources, key=lambda s: s.seq)),
+        files=tuple(sorted(files + excluded, key=lambda f: f.path)),
+        outside=tuple(sorted(outside)), with_dependents=with_dependents,
+    )
+    broken, unreadable = _dependency_check(ctx, repo, plan, head)
+    return replace(plan, broken=broken, unreadable=unreadable)
+
+
+def _target(ctx: Context, tgt: lookup.Target, opts: Options) -> tuple[str, str]:
+    if not opts.onto:
+        return tgt.base_ref, tgt.want.tip
+    if opts.onto.startswith("-") or any(ord(c) < 32 for c in opts.onto):
+        raise UsageError(f"--onto {opts.onto!r} is not a branch name.")
+    oid = gitcli.resolve_commit(ctx.repo.path, opts.onto)
+    if oid is None:
+        raise RepositoryError(f"--onto branch '{opts.onto}' does not exist.",
+                              hint="fetch it or name an existing branch")
+    return opts.onto, oid
+
+
+def _dependency_check(ctx: Context, repo: Repo, plan: RevertPlan,
+                      head: dict[str, Entry | None]
+                      ) -> tuple[tuple[Breakage, ...], tuple[tuple[str, int | None, str], ...]]:
+    """Recipes remaining at the target that depend on names the revert removes (rule 4)."""
+    cfg = ctx.config
+    before: set[str] = set()
+    after: dict[str, recipes.Recipe] = {}
+    for f in plan.changing:
+        before |= _names(_parse(repo, cfg, f.path, head.get(f.path)))
+        parsed = _parse(repo, cfg, f.path, f.new)
+        if isinstance(parsed, recipes.Recipe):
+            after[f.path] = parsed
+    removed = before - set().union(*(_names(r) for r in after.values()))
+    if not removed:
+        return (), ()
+    changing = {f.path for f in plan.changing}
+    candidates = _mentioning(ctx, plan.target, sorted(removed)) - changing
+    remaining: list[recipes.Recipe] = list(after.values())
+    unreadable = []
+    entries = repo.entries(plan.target, sorted(candidates))
+    for path in sorted(candidates):
+        parsed = _parse(repo, cfg, path, entries[path])
+        if isinstance(parsed, recipes.RecipeError):
+            unreadable.append((parsed.path, parsed.line, parsed.message))
+        elif parsed is not None:
+            remaining.append(parsed)
+    still = recipes.provides(remaining)
+    for path in _stem_providers(ctx, plan.target, removed) - changing - candidates:
+        still.setdefault(path.rsplit("/", 1)[-1].rsplit(".", 1)[0], set()).add(path)
+    broken = recipes.broken_dependencies(remaining, removed, still)
+    return tuple(Breakage(*b) for b in broken), tuple(unreadable)
+
+
+def _managed_pathspecs(cfg: Config) -> list[str]:
+    return [f":(glob){g}" for g in cfg.paths.managed]
+
+
+def _mentioning(ctx: Context, commit: str, names: list[str]) -> set[str]:
+    """Managed files at commit whose text mentions any of names (git grep, one process)."""
+    args = ["grep", "-l", "-z", "--fixed-strings"]
+    for name in names:
+        args += ["-e", name]
+    res = gitcli.run(*args, commit, "--", *_managed_pathspecs(ctx.config),
+                     repo=ctx.repo.path, ok=frozenset({0, 1}))
+    prefix = f"{commit}:"
+    return {p.removeprefix(prefix) for p in res.text.split("\0") if p}
+
+
+def _stem_providers(ctx: Context, commit: str, names: set[str]) -> set[str]:
+    """Managed .toml files at commit whose file name (without .toml) is one of names: a
+    recipe without metadata.name is named after its file and may not mention its own name."""
+    # ls-tree takes no :(glob) pathspecs; filter with the configured globs instead.
+    res = gitcli.run("ls-tree", "-r", "--name-only", "-z", commit, repo=ctx.repo.path)
+    out = set()
+    for path in res.text.split("\0"):
+        base = path.rsplit("/", 1)[-1]
+        if base.endswith(".toml") and base[:-5] in names and ctx.config.is_managed(path):
+            out.add(path)
+    return out
+
+
+def apply(ctx: Context, plan: RevertPlan, opts: Options) -> Outcome:
+    """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop."""
+    if plan.conflicts:
+        return Outcome(plan, stop="conflicts")
+    if plan.unreadable and not opts.allow_broken_deps:
+        return Outcome(plan, stop="unreadable")
+    if plan.broken and not opts.allow_broken_deps:
+        return Outcome(plan, stop="dependencies")
+    if plan.nothing_to_do or opts.dry_run:
+        return Outcome(plan)
+    name = opts.branch or default_branch(plan.kind, plan.batch_id)
+    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
+    path = ctx.repo.path
+    if not gitcli.is_valid_ref(path, ref):
+        raise UsageError(f"'{name}' is not a valid branch name.", hint="pass --branch NAME")
+    current = gitcli.ref_value(path, ref)
+    if current is not None and not opts.force_branch:
+        raise BranchExists(f"branch {ref} already exists (at {current[:10]}).",
+                           hint="delete it, pass --branch OTHER, or --force-branch to replace it")
+    if opts.push and (opts.push.startswith("-") or any(ord(c) < 32 for c in opts.push)):
+        raise UsageError(f"--push {opts.push!r} is not a remote name.")
+    if not gitcli.has_identity(path):
+        raise IdentityMissing("git does not know who you are, so it cannot write the commit.",
+                              hint="git config user.name 'Your Name' && "
+                                   "git config user.email you@example.com")
+    repo = Repo(path)
+    tree = repo.update_tree(repo.tree_of(plan.target), tree_edits(plan))
+    commit = gitcli.commit_tree(path, tree, [plan.target], commit_message(plan))
+    verb = "revert" if plan.kind == "revert" else "reapply"
+    if not gitcli.update_ref_cas(path, ref, commit, current, f"git-batch: {verb} {plan.batch_id}"):
+        raise BranchExists(f"branch {ref} changed while the {verb} was being written.",
+                           hint="run the command again")
+    if opts.push:
+        gitcli.push_ref(path, opts.push, ref)
+    return Outcome(plan, branch=ref, commit=commit, pushed=opts.push)
+
+
+def run(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"], opts: Options
+        ) -> Outcome:
+    """Plan, then write unless a stop condition or --dry-run applies (the CLI's one call)."""
+    return apply(ctx, prepare(ctx, batch_id, kind, opts), opts)
