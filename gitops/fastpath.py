@@ -16,7 +16,17 @@ from gitops import config as config_mod
 from gitops import render, warm
 from gitops.config import CONFIG_FILENAME, Config, pull_prefix, pull_ref_regex
 from gitops.index import Freshness, Index, index_path, pulls_json
-from gitops.refs import RefReader, discover
+from gitops.refs import GitDirs, RefReader, discover
+
+
+def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: Path) -> bool:
+    from gitops.index import update_incremental  # noqa: PLC0415 - starts git
+    from gitops.scan import RepoInfo  # noqa: PLC0415
+
+    assert dirs.work_tree is not None
+    repo = RepoInfo(Path(dirs.work_tree), Path(dirs.git_dir), Path(dirs.common_dir),
+                    Path(dirs.work_tree), shallow=False)
+    return update_incremental(repo, cfg, want, path)
 
 
 def run(argv: list[str]) -> int | None:
@@ -45,12 +55,19 @@ def run(argv: list[str]) -> int | None:
     regex = pull_ref_regex(cfg)
     pulls = {n: o for n, o in listing.items() if regex.match(n)}
     want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls))
-    idx = Index.open(index_path(Path(dirs.common_dir), base[0]))
+    path = index_path(Path(dirs.common_dir), base[0])
+    idx = Index.open(path)
     if idx is None:
         return None
-    try:
-        if not idx.is_fresh(want):
+    if not idx.is_fresh(want):
+        # New commits on the base: append them here rather than in the full CLI (no click).
+        idx.close()
+        if not _update(dirs, cfg, want, path):
             return None
+        idx = Index.open(path)
+        if idx is None or not idx.is_fresh(want):
+            return None
+    try:
         if argv[0] == "show":
             batch_id = rest[0]
             if not cfg.id_regex.fullmatch(batch_id):

@@ -414,14 +414,11 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
                 post[ch.path] = m.commit.oid
     if not post:
         return [], True
-    count = gitcli.run("rev-list", "--count", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
-                       "--no-merges", base_tip, f"^{first.commit.oid}", repo=repo.path)
-    if int(count.text.strip() or "0") > COLD_LATER_EDIT_LIMIT:
-        return [], False
-
-    # Merges are left out as in Index.report: the side branch's commits are the edits.
+    # One walk: merges are left out as in Index.report (the side branch's commits are the edits).
     revs = gitcli.run("rev-list", "--no-merges", base_tip, f"^{first.commit.oid}",
                       repo=repo.path).text.split()
+    if len(revs) > COLD_LATER_EDIT_LIMIT:
+        return [], False
     if not revs:
         return [], True
     diff = gitcli.run(
