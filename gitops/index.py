@@ -478,7 +478,6 @@ def _records(repo: RepoInfo, oids: list[str]) -> Iterator[Record]:
 
 def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path) -> bool:
     """Append commits since the stored tip; False when a full rebuild is needed instead."""
-    from gitops import gitcli  # noqa: PLC0415
 
     try:
         conn = sqlite3.connect(path, timeout=60, isolation_level=None)
