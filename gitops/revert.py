@@ -224,13 +224,21 @@ def default_branch(kind: str, batch_id: str) -> str:
     return f"batch-{kind}/{batch_id}"
 
 
+_parsed: dict[tuple[str, str, str], recipes.Recipe | recipes.RecipeError] = {}
+
+
 def _parse(repo: Repo, cfg: Config, path: str, entry: Entry | None
            ) -> recipes.Recipe | recipes.RecipeError | None:
+    """The recipe in blob entry at path, parsed once per (settings, path, blob)."""
     if entry is None or not path.endswith(".toml"):
         return None
-    r = cfg.recipes
-    return recipes.parse_recipe(path, repo.blob(entry[0]), dependency_fields=r.dependency_fields,
-                                alias_field=r.alias_field, protected_marker=r.protected_marker)
+    key = (cfg.history_fingerprint(), path, entry[0])
+    if key not in _parsed:
+        r = cfg.recipes
+        _parsed[key] = recipes.parse_recipe(
+            path, repo.blob(entry[0]), dependency_fields=r.dependency_fields,
+            alias_field=r.alias_field, protected_marker=r.protected_marker)
+    return _parsed[key]
 
 
 def _names(recipe: recipes.Recipe | recipes.RecipeError | None) -> set[str]:
@@ -313,18 +321,18 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
     target_ref, target = _target(ctx, tgt, opts)
     repo = Repo(ctx.repo.path)
     head = repo.entries(target, first)
+    pre = _entries_at(repo, {p: repo.first_parent(src.oid) for p, src in first.items()})
+    post = _entries_at(repo, {p: src.oid for p, src in last.items()})
+    later_by_path: dict[str, list[LaterEdit]] = {}
+    for e in later_all:
+        if e.commit.oid not in source_oids and e.seq > first[e.path].seq:
+            later_by_path.setdefault(e.path, []).append(e)
     states = []
-    for path, src in first.items():
-        parent = repo.first_parent(src.oid)
-        later = tuple(e for e in later_all if e.path == path and e.seq > src.seq
-                      and e.commit.oid not in source_oids)
+    for path in first:
+        later = tuple(later_by_path.get(path, ()))
         head_recipe = _parse(repo, cfg, path, head[path])
         states.append(FileState(
-            path=path,
-            pre=repo.entry(parent, path) if parent else None,
-            post=repo.entry(last[path].oid, path),
-            head=head[path],
-            later=later,
+            path=path, pre=pre[path], post=post[path], head=head[path], later=later,
             interleaved=any(e.seq < last[path].seq for e in later),
             protected=isinstance(head_recipe, recipes.Recipe) and head_recipe.protected,
         ))
@@ -355,6 +363,20 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
     return replace(plan, broken=broken, unreadable=unreadable)
 
 
+def _entries_at(repo: Repo, where: dict[str, str | None]) -> dict[str, Entry | None]:
+    """path -> its entry in the commit named for it (None: no commit), one tree per commit."""
+    by_commit: dict[str, list[str]] = {}
+    out: dict[str, Entry | None] = {}
+    for path, commit in where.items():
+        if commit is None:
+            out[path] = None
+        else:
+            by_commit.setdefault(commit, []).append(path)
+    for commit, paths in by_commit.items():
+        out.update(repo.entries(commit, paths))
+    return out
+
+
 def _target(ctx: Context, tgt: lookup.Target, opts: Options) -> tuple[str, str]:
     if not opts.onto:
         return tgt.base_ref, tgt.want.tip
@@ -383,21 +405,52 @@ def _dependency_check(ctx: Context, repo: Repo, plan: RevertPlan,
     if not removed:
         return (), ()
     changing = {f.path for f in plan.changing}
-    candidates = _mentioning(ctx, plan.target, sorted(removed)) - changing
+    found = _from_index(ctx, plan, removed)
+    if found is not None:
+        candidates, providers = found
+    else:
+        candidates = _mentioning(ctx, plan.target, sorted(removed))
+        providers = {}
+        for path in _stem_providers(ctx, plan.target, removed):
+            providers.setdefault(path.rsplit("/", 1)[-1][:-5], set()).add(path)
     remaining: list[recipes.Recipe] = list(after.values())
     unreadable = []
-    entries = repo.entries(plan.target, sorted(candidates))
-    for path in sorted(candidates):
-        parsed = _parse(repo, cfg, path, entries[path])
+    entries = repo.entries(plan.target, sorted(candidates - changing))
+    for path, entry in entries.items():
+        parsed = _parse(repo, cfg, path, entry)
         if isinstance(parsed, recipes.RecipeError):
             unreadable.append((parsed.path, parsed.line, parsed.message))
         elif parsed is not None:
             remaining.append(parsed)
     still = recipes.provides(remaining)
-    for path in _stem_providers(ctx, plan.target, removed) - changing - candidates:
-        still.setdefault(path.rsplit("/", 1)[-1].rsplit(".", 1)[0], set()).add(path)
+    for name, paths in providers.items():
+        still.setdefault(name, set()).update(paths - changing)
     broken = recipes.broken_dependencies(remaining, removed, still)
     return tuple(Breakage(*b) for b in broken), tuple(unreadable)
+
+
+def _from_index(ctx: Context, plan: RevertPlan, removed: set[str]
+                ) -> tuple[set[str], dict[str, set[str]]] | None:
+    """Candidate dependents and providers from the index's recipe table, when the index
+    reflects the revert's target; None to fall back to git grep (e.g. --onto another branch)."""
+    from gitops import index as index_mod  # noqa: PLC0415
+
+    idx = index_mod.Index.open(index_mod.index_path(ctx.repo.common_dir, plan.target_ref))
+    if idx is None:
+        return None
+    try:
+        if idx.meta("tip") != plan.target or idx.meta("fingerprint") != (
+                ctx.config.history_fingerprint()):
+            return None
+        depends, providers, bad = idx.recipes_at_tip(removed)
+    finally:
+        idx.close()
+    # an unparsable recipe may depend on anything: keep those that mention a removed name
+    repo = Repo(ctx.repo.path)
+    for path, entry in repo.entries(plan.target, sorted(bad)).items():
+        if entry and any(n.encode() in repo.blob(entry[0]) for n in removed):
+            depends.add(path)
+    return depends, providers
 
 
 def _managed_pathspecs(cfg: Config) -> list[str]:

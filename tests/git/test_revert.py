@@ -267,3 +267,18 @@ def test_legacy_batch(make_repo: Callable[..., Repo]) -> None:
     repo = make_repo()
     repo.commit("bot\n\nbatch_id: 2026-03-03-001\n", {"recipes/l/l.toml": recipe("l")})
     assert outcomes(run(repo)) == {"recipes/l/l.toml": revert.DELETE}
+
+
+@pytest.mark.parametrize("onto", [None, "copy"], ids=["index-table", "git-grep"])
+def test_dependency_sources_agree(registry: Repo, onto: str | None) -> None:
+    """The index's recipe table and the git grep fallback (--onto) find the same breaks."""
+    registry.commit("human adds gamma and delta\n", {
+        "recipes/g/gamma.toml": recipe("gamma", ("beta",)),
+        "recipes/d/delta.toml": '[metadata]\nname = "delta"\n[[steps]]\ndependencies = ["alpha"]\n',
+        "recipes/q/quirk.toml": 'name = "quirk"\nbroken = [\n# alpha\n',
+    })
+    registry.git("branch", "copy", "main")
+    out = run(registry, onto=onto, allow_broken_deps=True)
+    assert sorted((b.dependent, b.missing) for b in out.plan.broken) == [
+        ("recipes/d/delta.toml", "alpha"), ("recipes/g/gamma.toml", "beta")]
+    assert [u[0] for u in out.plan.unreadable] == ["recipes/q/quirk.toml"]
