@@ -375,3 +375,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_for_tests(argv: list[str]) -> Any:  # pragma: no cover - convenience for the REPL
     return main_group.main(args=argv, standalone_mode=False)
+
+
+# Commands of the ops branch (issue 5) live in cli_ops.py.
+from gitops import cli_ops  # noqa: E402
+
+cli_ops.register(main_group)
+
+from gitops import cli_inflight  # noqa: E402
+
+cli_inflight.register(main_group)

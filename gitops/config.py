@@ -7,9 +7,11 @@ silently fall back to a default during an incident).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -57,8 +59,11 @@ class RecipesConfig:
 class OpsConfig:
     branch: str = "batch-ops"
     remote: str = "origin"
-    allowed_signers: str = ".git-batch/allowed_signers"
+    allowed_signers: str = ".git-batch/allowed_signers"  # a path on the base branch
     require_signed: bool = True
+    ecosystems: tuple[str, ...] = ("homebrew", "cargo", "npm", "pypi")
+    on_unreachable: str = "closed"  # gate when --fetch fails: "closed" refuses, "open" goes on
+    id_format: str = "{date}-{seq:03d}"  # `id new`; fields: date, seq, ecosystem
 
 
 @dataclass(frozen=True)
@@ -78,15 +83,24 @@ class Config:
         return bool(_compile_globs(self.paths.managed).match(path))
 
     def history_fingerprint(self) -> str:
-        """A digest of every setting that changes batch membership; the index keys on it."""
-        data = {
-            "trailer_key": self.batch.trailer_key.lower(),
-            "legacy_keys": sorted(k.lower() for k in self.batch.legacy_keys),
-            "id_pattern": self.batch.id_pattern,
-            "ecosystem_trailer": self.batch.ecosystem_trailer.lower(),
-            "pull_ref_pattern": self.repo.pull_ref_pattern,
-        }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        """A digest of every setting the history index depends on; it is rebuilt on change."""
+        return _fingerprint(self)
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint(cfg: Config) -> str:
+    data = {
+        "trailer_key": cfg.batch.trailer_key.lower(),
+        "legacy_keys": sorted(k.lower() for k in cfg.batch.legacy_keys),
+        "id_pattern": cfg.batch.id_pattern,
+        "ecosystem_trailer": cfg.batch.ecosystem_trailer.lower(),
+        "pull_ref_pattern": cfg.repo.pull_ref_pattern,
+        # the index also keeps the recipes at the tip (names, dependencies, aliases)
+        "managed": list(cfg.paths.managed),
+        "recipes": [list(cfg.recipes.dependency_fields), cfg.recipes.alias_field,
+                    cfg.recipes.protected_marker],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -226,7 +240,67 @@ def validate(cfg: Config, src: str) -> Config:
                       cfg.repo.pull_ref_pattern)
     if cfg.repo.base_branch.startswith("-") or any(ord(c) < 32 for c in cfg.repo.base_branch):
         raise _expect(src, "repo.base_branch", "a branch name", cfg.repo.base_branch)
+    _validate_ops(cfg, src)
     return cfg
+
+
+_REMOTE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_ECOSYSTEM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_ID_FIELDS = frozenset({"date", "seq", "ecosystem"})
+
+
+def is_remote_name(name: str) -> bool:
+    """A configured remote's name (never a URL or an option)."""
+    return bool(_REMOTE_NAME.match(name)) and ".." not in name
+
+
+def is_branch_name(name: str) -> bool:
+    """A conservative subset of `git check-ref-format --branch`."""
+    parts = name.split("/")
+    return (bool(re.match(r"^[A-Za-z0-9._/-]+$", name)) and not name.startswith("-")
+            and all(p and not p.startswith(".") and not p.endswith(".lock") for p in parts)
+            and ".." not in name and not name.endswith("."))
+
+
+def render_id(fmt: str, date: str, seq: int, ecosystem: str) -> str:
+    """The batch id `id new` hands out (ops.id_format)."""
+    return fmt.format(date=date, seq=seq, ecosystem=ecosystem)
+
+
+def _validate_ops(cfg: Config, src: str) -> None:
+    ops = cfg.ops
+    if not is_branch_name(ops.branch):
+        raise _expect(src, "ops.branch", "a branch name such as 'batch-ops'", ops.branch)
+    if not is_remote_name(ops.remote):
+        raise _expect(src, "ops.remote", "a remote name such as 'origin'", ops.remote)
+    signers = ops.allowed_signers
+    if (not signers or signers.startswith(("/", "-")) or "\\" in signers
+            or any(ord(c) < 32 for c in signers) or ".." in signers.split("/")):
+        raise _expect(src, "ops.allowed_signers",
+                      "a repository-relative path such as '.git-batch/allowed_signers'", signers)
+    for name in ops.ecosystems:
+        if not _ECOSYSTEM_NAME.match(name):
+            raise _expect(src, "ops.ecosystems",
+                          "names of lowercase letters, digits, '.', '_', '-'", name)
+    if len(set(ops.ecosystems)) != len(ops.ecosystems):
+        raise _expect(src, "ops.ecosystems", "a list without duplicates", list(ops.ecosystems))
+    if ops.on_unreachable not in ("closed", "open"):
+        raise _expect(src, "ops.on_unreachable", "'closed' or 'open'", ops.on_unreachable)
+    try:
+        fields_used = {f for _lit, f, _spec, _conv in string.Formatter().parse(ops.id_format)
+                       if f is not None}
+        samples = [render_id(ops.id_format, "2026-01-28", n, "cargo") for n in (1, 999)]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise _expect(src, "ops.id_format", f"a format with {{date}} and {{seq}} ({exc})",
+                      ops.id_format) from None
+    if not fields_used <= _ID_FIELDS or not {"date", "seq"} <= fields_used:
+        raise _expect(src, "ops.id_format", "a format using {date} and {seq} (and optionally "
+                      "{ecosystem}) only", ops.id_format)
+    regex = _compile_id(cfg.batch.id_pattern)
+    for sample in samples:
+        if not regex.fullmatch(sample):
+            raise _expect(src, "ops.id_format", f"ids matching batch.id_pattern "
+                          f"({cfg.batch.id_pattern}); it gives {sample!r}", ops.id_format)
 
 
 def parse_config_text(text: str, src: str, base: Config | None = None) -> Config:

@@ -109,6 +109,67 @@ class IdentityMissing(GitopsError):
     summary = "git has no user.name / user.email to write the commit with"
 
 
+# --- in-flight radar (issue 4) ---
+
+
+class InflightBreaks(GitopsError):
+    exit_code = 16
+    runbook = "docs/runbooks/inflight-broken.md"
+    summary = ("inflight: open branches conflict with the revert, depend on a recipe it removes, "
+               "or carry the reverted batch")
+
+
+# --- ops branch (issue 5) ---
+
+
+class Paused(GitopsError):
+    exit_code = 20
+    runbook = "docs/runbooks/emergency-stop.md"
+    summary = "gate: a manual pause (global or this ecosystem) blocks this stage; do not run"
+
+
+class StateUntrusted(GitopsError):
+    exit_code = 21
+    runbook = "docs/runbooks/state-untrusted.md"
+    summary = "the ops branch does not verify (unsigned, unknown signer, rewritten); gate refuses"
+
+
+class RemoteUnreachable(GitopsError):
+    exit_code = 22
+    runbook = "docs/runbooks/remote-unreachable.md"
+    summary = "the remote named by --fetch or --push cannot be reached; nothing was decided"
+
+
+class SigningNotConfigured(GitopsError):
+    exit_code = 23
+    runbook = "docs/runbooks/signing-not-configured.md"
+    summary = "no usable git signing key, or the key is not in the allowed-signers file"
+
+
+class StateCorrupt(GitopsError):
+    exit_code = 24
+    runbook = "docs/runbooks/state-corrupt.md"
+    summary = "state.toml at the tip of the ops branch cannot be read; the message names the commit"
+
+
+class OpsBranchMissing(GitopsError):
+    exit_code = 25
+    runbook = "docs/runbooks/ops-branch-missing.md"
+    summary = "there is no ops branch (run 'git batch ops init'), or the remote has none"
+
+
+class OpsDiverged(GitopsError):
+    exit_code = 26
+    runbook = "docs/runbooks/ops-diverged.md"
+    summary = "the local ops branch and the remote's have both moved; nothing was written"
+
+
+class StateConflict(GitopsError):
+    exit_code = 75
+    runbook = "docs/runbooks/state-conflict.md"
+    summary = "contended: the ops branch kept moving during the retries (EX_TEMPFAIL); run again"
+
+
 # Codes that are not error classes but are part of the contract.
 OK = 0
 INTERNAL_ERROR = 3
@@ -128,6 +189,17 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     BranchExists,
     RecipeUnreadable,
     IdentityMissing,
+    # in-flight radar (issue 4)
+    InflightBreaks,
+    # ops branch (issue 5)
+    Paused,
+    StateUntrusted,
+    RemoteUnreachable,
+    SigningNotConfigured,
+    StateCorrupt,
+    OpsBranchMissing,
+    OpsDiverged,
+    StateConflict,
 )
 
 

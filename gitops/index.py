@@ -211,6 +211,15 @@ class Index:
         return [LaterEdit(path, infos[seq], seq) for path, seq in rows
                 if len(infos[seq].parents) < 2]
 
+    def has_commit(self, oid: str) -> bool:
+        """Whether oid is in the base's history (the index holds every commit of the tip)."""
+        row = self.conn.execute("SELECT 1 FROM commits WHERE oid = ?", (oid,)).fetchone()
+        return row is not None
+
+    def pull_numbers(self) -> set[int]:
+        """Pull request numbers named by a `(#N)` subject on the base."""
+        return {int(n) for (n,) in self.conn.execute("SELECT DISTINCT number FROM pulls")}
+
     def recipes_at_tip(self, names: set[str]
                        ) -> tuple[set[str], dict[str, set[str]], set[str]]:
         """Among the recipes at the indexed tip: paths depending on any of names, name -> paths

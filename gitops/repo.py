@@ -114,3 +114,33 @@ class Repo:
         if len(builder) == 0:
             return None  # git has no empty subtrees: the caller drops the entry
         return str(builder.write())
+
+    # -- in-flight radar (issue 4) -----------------------------------------------------------
+
+    def write_commit(self, tree: str, parents: list[str], message: str, when: int) -> str:
+        """An unreferenced commit object for a simulated merge: no ref moves, never signed,
+        never published (git gc prunes it). Dated when, so the same inputs give the same id."""
+        sig = pygit2.Signature("git-batch", "git-batch@localhost", when, 0)
+        oid = self._r.create_commit(None, sig, sig, message, pygit2.Oid(hex=tree),
+                                    [pygit2.Oid(hex=p) for p in parents])
+        return str(oid)
+
+    def is_dir(self, commit: str, path: str) -> bool:
+        """Whether path names a directory (a tree) in commit."""
+        tree = self._r[commit].peel(pygit2.Tree)
+        try:
+            obj = tree[path]
+        except KeyError:
+            return False
+        return bool(obj.type == pygit2.GIT_OBJECT_TREE)
+
+    def read_commit(self, commit: str) -> tuple[list[str], int, str]:
+        """(parent ids, author time, message) of commit; the message decoded as git log -z
+        output is elsewhere (UTF-8, undecodable bytes kept as surrogates)."""
+        c = self._r[commit]
+        message = c.raw_message.decode("utf-8", "surrogateescape")
+        return [str(p) for p in c.parent_ids], int(c.author.time), message
+
+    def commit_time(self, commit: str) -> int:
+        """Committer time of commit, seconds since the epoch."""
+        return int(self._r[commit].commit_time)

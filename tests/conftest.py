@@ -106,3 +106,50 @@ def make_repo(tmp_path: Path) -> Callable[..., Repo]:
         return repo
 
     return factory
+
+
+# --- ssh signing (issue 5: ops branch) ---
+
+
+class SshKey:
+    """A throwaway ed25519 key pair and the allowed-signers line naming it."""
+
+    def __init__(self, directory: Path, principal: str) -> None:
+        name = principal.partition("@")[0]
+        self.private = directory / name
+        self.public = directory / f"{name}.pub"
+        self.principal = principal
+        subprocess.run(("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", principal, "-f",
+                        str(self.private)), check=True, capture_output=True)
+
+    @property
+    def allowed_line(self) -> str:
+        return f"{self.principal} {self.public.read_text().strip()}\n"
+
+    def use_in(self, repo: Path) -> None:
+        """Sign with this key in repo (repository config wins over the global one)."""
+        git(repo, "config", "gpg.format", "ssh")
+        git(repo, "config", "user.signingkey", str(self.public))
+
+
+class SigningKey(SshKey):
+    """The operator's key: configured globally (gpg.format=ssh, user.signingkey)."""
+
+    def allow(self, repo: Repo, *others: SshKey, path: str = ".git-batch/allowed_signers"
+              ) -> str:
+        """Commit an allowed-signers file listing this key (and others) on repo's main."""
+        text = self.allowed_line + "".join(k.allowed_line for k in others)
+        return repo.commit("allow ops signers\n", {path: text})
+
+    def new_key(self, principal: str) -> SshKey:
+        """Another key in the same directory (for example an attacker's, never listed)."""
+        return SshKey(self.private.parent, principal)
+
+
+@pytest.fixture
+def signing_key(git_isolation: Path, tmp_path_factory: pytest.TempPathFactory) -> SigningKey:
+    """An ed25519 key for alice@example.com, set up as the user's git signing key."""
+    key = SigningKey(tmp_path_factory.mktemp("keys"), "alice@example.com")
+    with (git_isolation / ".gitconfig").open("a") as fh:
+        fh.write(f"[gpg]\n\tformat = ssh\n[user]\n\tsigningkey = {key.public}\n")
+    return key

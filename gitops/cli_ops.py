@@ -1,0 +1,476 @@
+"""click commands of the ops branch (issue 5): parse flags, call one core function, print.
+
+`register(main_group)` adds `ops init`, `pause`, `resume`, `gate`, `status`, `audit`, `id new`
+and `land`. The core is gitops/ops.py; this module only translates flags and renders results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import click
+
+from gitops import errors
+from gitops.context import Context
+
+JSON_SCHEMA_VERSION = 1
+
+
+class _Options(Protocol):
+    def context(self) -> Context: ...
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _warn(text: str) -> None:
+    sys.stderr.write(f"git-batch: warning: {text}\n")
+
+
+def _push_option(fn: Any) -> Any:
+    return click.option(
+        "--push", "push", metavar="REMOTE", envvar="GIT_BATCH_PUSH",
+        help="Also publish to REMOTE (fetch, apply, push without force; retried when another "
+             "writer wins) [env: GIT_BATCH_PUSH].")(fn)
+
+
+def _fetch_option(fn: Any) -> Any:
+    return click.option(
+        "--fetch", "fetch", metavar="REMOTE", envvar="GIT_BATCH_FETCH",
+        help="Fetch the ops branch from REMOTE first [env: GIT_BATCH_FETCH].")(fn)
+
+
+def _written(result: Any, done: str, *, unchanged: str) -> None:
+    from gitops.ops import WriteResult  # noqa: PLC0415
+
+    assert isinstance(result, WriteResult)
+    for warning in result.warnings:
+        _warn(warning)
+    if not result.changed:
+        _emit(f"{unchanged}; nothing written.\n")
+        return
+    if result.signer:
+        how = f"signed by {result.signer}"
+    elif result.signed:
+        how = "signed (not verified: ops.require_signed = false)"
+    else:
+        how = "NOT signed (ops.require_signed = false: trial mode)"
+    where = f"; pushed to {result.pushed}" if result.pushed else ""
+    _emit(f"{done} at {result.tip[:10]}, {how}{where}.\n")
+
+
+# -- ops init -------------------------------------------------------------------------------------
+
+
+@click.group("ops")
+def ops_group() -> None:
+    """Set up the ops branch that holds pauses, reserved ids and landings
+
+    \b
+    Example:
+      git batch ops init --push origin
+    """
+
+
+@ops_group.command("init")
+@_push_option
+@click.pass_obj
+def ops_init_cmd(opts: _Options, push: str | None) -> None:
+    """Create the ops branch: a signed root commit holding an empty state
+
+    The branch (ops.branch, default batch-ops) shares no history with the base branch. Needs a
+    signing key listed in the allowed-signers file of the base branch (ops.allowed_signers).
+    Does nothing when the branch exists.
+
+    \b
+    Example:
+      git batch ops init --push origin
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    ctx = opts.context()
+    result = ops.init(ctx, push=push)
+    _written(result, f"created {ctx.config.ops.branch}",
+             unchanged=f"{ctx.config.ops.branch} exists already")
+
+
+# -- pause / resume -------------------------------------------------------------------------------
+
+
+@click.command("pause")
+@click.option("--ecosystem", "ecosystems", metavar="NAME", multiple=True,
+              help="Pause only this ecosystem (repeatable); without it, everything is paused.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why, in one line (required).")
+@click.option("--incident", default="", metavar="URL", help="The incident's address.")
+@click.option("--until", metavar="TIME", help="Expire by itself at TIME (2026-11-27T14:00Z) or "
+              "after a duration (90m, 4h, 2d); default: until resumed.")
+@click.option("--level", type=click.Choice(["freeze", "stop"]), default="stop",
+              show_default=True, help="freeze blocks merges only; stop blocks everything.")
+@_push_option
+@click.pass_obj
+def pause_cmd(opts: _Options, ecosystems: tuple[str, ...], reason: str,  # noqa: PLR0917
+              incident: str, until: str | None, level: str, push: str | None) -> None:
+    """Stop batches now, everywhere or per ecosystem (one signed commit)
+
+    'git batch gate' then refuses: a stop blocks every stage, a freeze blocks the merge stage
+    only. A manual pause wins over everything else; nothing blocks 'git batch revert'.
+
+    \b
+    Example:
+      git batch pause --reason "bad validation" --incident https://status/INC-42 --push origin
+      git batch pause --ecosystem homebrew --level freeze --until 4h --reason "flaky CI"
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    result = ops.pause(opts.context(), ecosystems=ecosystems, level=level, reason=reason,
+                       incident=incident, until=until, push=push)
+    what = ", ".join(ecosystems) if ecosystems else "all ecosystems"
+    _written(result, f"paused {what} ({level})",
+             unchanged=f"{what} already paused the same way")
+
+
+@click.command("resume")
+@click.option("--ecosystem", "ecosystems", metavar="NAME", multiple=True,
+              help="Resume this ecosystem (repeatable); without it, lift the global pause.")
+@click.option("--reason", default="", metavar="TEXT", help="Why, in one line.")
+@_push_option
+@click.pass_obj
+def resume_cmd(opts: _Options, ecosystems: tuple[str, ...], reason: str,
+               push: str | None) -> None:
+    """Lift a pause: the global one, or those of the given ecosystems
+
+    Pauses of other scopes stay; 'git batch status' shows what is still paused.
+
+    \b
+    Example:
+      git batch resume --push origin
+      git batch resume --ecosystem homebrew --reason "validation fixed" --push origin
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    result = ops.resume(opts.context(), ecosystems=ecosystems, reason=reason, push=push)
+    what = ", ".join(ecosystems) if ecosystems else "all ecosystems (global pause)"
+    _written(result, f"resumed {what}", unchanged=f"{what}: not paused")
+    still = []
+    if result.state.global_pause is not None and ecosystems:
+        still.append("everything (global)")
+    still += [e for e in sorted(result.state.ecosystems) if e not in ecosystems]
+    if still:
+        _warn(f"still paused: {', '.join(still)} (see 'git batch status')")
+
+
+# -- gate -----------------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _gate_lines(pairs: list[tuple[str, str]]) -> str:
+    return "".join(f"{k}={_one_line(v)}\n" for k, v in pairs)
+
+
+@click.command("gate")
+@click.option("--ecosystem", required=True, metavar="NAME", envvar="GIT_BATCH_ECOSYSTEM",
+              help="The ecosystem about to run [env: GIT_BATCH_ECOSYSTEM].")
+@click.option("--stage", type=click.Choice(["generate", "merge"]), default="merge",
+              show_default=True, envvar="GIT_BATCH_STAGE",
+              help="generate: build the batch; merge: land it [env: GIT_BATCH_STAGE].")
+@click.option("--github-output", "github_output", is_flag=True,
+              envvar="GIT_BATCH_GITHUB_OUTPUT",
+              help="Also append can_proceed=... and reason=... to $GITHUB_OUTPUT "
+                   "[env: GIT_BATCH_GITHUB_OUTPUT].")
+@_fetch_option
+@click.pass_obj
+def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,
+             fetch: str | None) -> None:
+    """Check before a CI stage whether the batch may run: exit 0 when it may
+
+    Prints key=value lines (can_proceed, reason, ecosystem, stage, ops_tip, trust). Exit 20: a
+    pause blocks it; 21: the ops state does not verify; 22: --fetch failed (unless
+    ops.on_unreachable = "open"); 25: no ops branch. Fails closed.
+
+    \b
+    Example:
+      git batch gate --ecosystem homebrew --stage merge --fetch origin --github-output
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    out_file = os.environ.get("GITHUB_OUTPUT") if github_output else None
+    if github_output and not out_file:
+        raise errors.UsageError("--github-output needs $GITHUB_OUTPUT, which is not set.",
+                                hint="run inside GitHub Actions, or leave --github-output out")
+
+    def publish(pairs: list[tuple[str, str]]) -> None:
+        text = _gate_lines(pairs)
+        _emit(text)
+        if out_file:
+            with open(out_file, "a", encoding="utf-8") as fh:
+                fh.write(text)
+
+    try:
+        result = ops.gate(opts.context(), ecosystem=ecosystem, stage=stage, fetch=fetch)
+    except errors.GitopsError as exc:
+        if not isinstance(exc, errors.UsageError | errors.ConfigError):
+            publish([("can_proceed", "false"), ("reason", exc.message),
+                     ("ecosystem", ecosystem), ("stage", stage)])
+        raise
+    for warning in result.warnings:
+        _warn(warning)
+    decision = result.decision
+    publish([("can_proceed", "true" if decision.can_proceed else "false"),
+             ("reason", decision.reason), ("ecosystem", result.ecosystem),
+             ("stage", result.stage), ("ops_tip", result.tip or ""), ("trust", result.trust)])
+    if not decision.can_proceed:
+        raise errors.Paused(f"{result.ecosystem} may not run the {result.stage} stage: "
+                            f"{decision.reason}.",
+                            hint="wait for 'git batch resume', or see 'git batch status'")
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def _iso(t: datetime | None) -> str | None:
+    from gitops.state import iso  # noqa: PLC0415
+
+    return iso(t) if t is not None else None
+
+
+def _day(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M") if t is not None else "-"
+
+
+def _trust_json(view: Any) -> dict[str, Any]:
+    return {"state": view.trust.label, "require_signed": view.trust.required,
+            "problems": list(view.trust.problems), "tip_signer": view.trust.tip_principal,
+            "allowed_signers": view.signers.source}
+
+
+def _entry_json(e: Any) -> dict[str, Any]:
+    from gitops.state import iso  # noqa: PLC0415
+
+    return {"oid": e.check.oid, "time": e.check.time,
+            "date": iso(datetime.fromtimestamp(e.check.time, tz=UTC)),
+            "op": e.op, "subject": e.subject, "signature": e.check.status,
+            "signer": e.principal, "verified": e.principal is not None,
+            "problem": e.problem or None}
+
+
+def status_json(report: Any) -> dict[str, Any]:
+    """The status document (`git batch status --json`)."""
+    view = report.view
+    scopes: dict[str, Any] = {}
+    for sc in report.scopes:
+        p = sc.pause
+        doc: dict[str, Any] = {"paused": sc.active}
+        if p is not None:
+            doc.update({"level": p.level, "reason": p.reason, "incident": p.incident or None,
+                        "since": _iso(p.since), "until": _iso(p.until),
+                        "expired": not sc.active, "by": sc.by, "commit": sc.commit})
+        scopes[sc.scope] = doc
+    glob = scopes.pop("global")
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "trust": _trust_json(view),
+        "branch": view.where.branch, "ref": view.source, "tip": view.tip,
+        "seq": report.state.seq, "now": _iso(report.now),
+        "global": glob, "ecosystems": scopes,
+        "ids": dict(report.state.ids), "landings": len(report.state.landings),
+        "recent": [_entry_json(e) for e in report.recent],
+        "warnings": list(report.warnings),
+    }
+
+
+def _headline(view: Any, note_trial: bool) -> str:
+    tip = f"{view.where.branch} {view.tip[:10]} ({view.source})"
+    if not view.trust.required:
+        return (f"UNVERIFIED ops state {tip}: ops.require_signed = false (trial mode), "
+                "signatures are not enforced" + (f"; {len(view.trust.problems)} problem(s)"
+                                                  if note_trial and view.trust.problems else ""))
+    if not view.trust.trusted:
+        return (f"UNTRUSTED ops state {tip}: gate refuses every batch; "
+                f"{len(view.trust.problems)} problem(s) below")
+    return f"TRUSTED ops state {tip}, tip signed by {view.trust.tip_principal}"
+
+
+def status_text(report: Any) -> str:
+    """The status table for people."""
+    view, st = report.view, report.state
+    lines = [_headline(view, True)]
+    lines += [f"  ! {p}" for p in view.trust.problems]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    lines.append(f"allowed signers: {view.signers.source}; operations: {st.seq}; "
+                 f"now {_iso(report.now)}")
+    lines.append("")
+    rows = [("SCOPE", "STATE", "LEVEL", "SINCE", "UNTIL", "BY", "REASON / INCIDENT")]
+    for sc in report.scopes:
+        p = sc.pause
+        if p is None:
+            rows.append((sc.scope, "running", "-", "-", "-", "-", ""))
+            continue
+        state_word = "PAUSED" if sc.active else "expired"
+        why = p.reason + (f" ({p.incident})" if p.incident else "")
+        rows.append((sc.scope, state_word, p.level, _day(p.since), _day(p.until),
+                     sc.by or "UNVERIFIED", why))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:6])) + "  " + r[6])
+    lines.append("")
+    lines.append("last operations:")
+    for e in report.recent:
+        when = datetime.fromtimestamp(e.check.time, tz=UTC)
+        who = e.principal or f"UNVERIFIED ({e.problem})"
+        lines.append(f"  {e.check.oid[:10]}  {_day(when)}  {who}  {e.subject}")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+@click.command("status")
+@click.option("--json", "as_json", flag_value="json", default=None,
+              help="JSON (the default when stdout is not a terminal).")
+@click.option("--text", "as_json", flag_value="text", help="The table, even into a pipe.")
+@_fetch_option
+@click.pass_obj
+def status_cmd(opts: _Options, as_json: str | None, fetch: str | None) -> None:
+    """Show pauses, recent operations and their verified signers at a glance
+
+    The first line says TRUSTED, UNTRUSTED (exit 21 after printing) or UNVERIFIED (trial mode,
+    ops.require_signed = false). A table on a terminal, JSON otherwise.
+
+    \b
+    Example:
+      git batch status --fetch origin
+      git batch status --json | jq .ecosystems.homebrew
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    ctx = opts.context()
+    report = ops.status(ctx, fetch=fetch)
+    mode = as_json or ("text" if sys.stdout.isatty() else "json")
+    if mode == "json":
+        _emit(json.dumps(status_json(report), indent=2) + "\n")
+    else:
+        _emit(status_text(report))
+    view = report.view
+    if view.trust.required and not view.trust.trusted:
+        raise errors.StateUntrusted(
+            f"UNTRUSTED ops state: {view.trust.problems[0]}.",
+            hint="do not run batches; follow the runbook to restore a verified state")
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+
+@click.command("audit")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output with full ids.")
+@click.option("-n", "--max-count", "limit", type=click.IntRange(min=1), metavar="N",
+              help="Only the newest N operations.")
+@_fetch_option
+@click.pass_obj
+def audit_cmd(opts: _Options, as_json: bool, limit: int | None, fetch: str | None) -> None:
+    """List the ops history, each operation with its signature verdict
+
+    Every commit is verified now against the allowed-signers file of the base branch; the
+    operator shown is the verified principal, never the committer name.
+
+    \b
+    Example:
+      git batch audit -n 20
+      git batch audit --json | jq '.entries[] | select(.verified | not)'
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    report = ops.audit(opts.context(), fetch=fetch, limit=limit)
+    view = report.view
+    if as_json:
+        doc = {"schema_version": JSON_SCHEMA_VERSION, "trust": _trust_json(view),
+               "branch": view.where.branch, "tip": view.tip,
+               "entries": [_entry_json(e) for e in report.entries]}
+        _emit(json.dumps(doc, indent=2) + "\n")
+        return
+    lines = [_headline(view, True)]
+    lines += [f"  ! {p}" for p in view.trust.problems]
+    for e in report.entries:
+        when = datetime.fromtimestamp(e.check.time, tz=UTC)
+        verdict = f"verified {e.principal}" if e.principal else f"UNVERIFIED: {e.problem}"
+        lines.append(f"{e.check.oid[:10]}  {_day(when)}  {e.subject}")
+        lines.append(f"            {verdict}")
+    _emit("\n".join(lines) + "\n")
+
+
+# -- id new / land --------------------------------------------------------------------------------
+
+
+@click.group("id")
+def id_group() -> None:
+    """Reserve batch ids on the ops branch
+
+    \b
+    Example:
+      BATCH_ID=$(git batch id new --ecosystem cargo --push origin)
+    """
+
+
+@id_group.command("new")
+@click.option("--ecosystem", metavar="NAME", envvar="GIT_BATCH_ECOSYSTEM",
+              help="The ecosystem the batch is for (recorded) [env: GIT_BATCH_ECOSYSTEM].")
+@click.option("--json", "as_json", is_flag=True, help="Print {id, commit} as JSON.")
+@_push_option
+@click.pass_obj
+def id_new_cmd(opts: _Options, ecosystem: str | None, as_json: bool, push: str | None) -> None:
+    """Print the next free batch id of today (UTC) and reserve it
+
+    The id is <today>-NNN (ops.id_format), one above both the last reservation on the ops
+    branch and the ids of today already on the base branch. Two concurrent runs never get the
+    same id: the reservation is a signed commit moved by compare-and-swap.
+
+    \b
+    Example:
+      BATCH_ID=$(git batch id new --ecosystem cargo --push origin)
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    result = ops.new_id(opts.context(), ecosystem=ecosystem, push=push)
+    for warning in result.warnings:
+        _warn(warning)
+    if as_json:
+        _emit(json.dumps({"id": result.reserved_id, "commit": result.tip,
+                          "signer": result.signer, "pushed": result.pushed}) + "\n")
+        return
+    _emit(result.reserved_id + "\n")
+    sys.stderr.write(f"git-batch: reserved {result.reserved_id} at {result.tip[:10]}"
+                     + (f", pushed to {result.pushed}" if result.pushed else "") + ".\n")
+
+
+@click.command("land")
+@click.argument("batch_id", metavar="ID")
+@click.argument("commits", metavar="COMMIT...", nargs=-1, required=True)
+@_push_option
+@click.pass_obj
+def land_cmd(opts: _Options, batch_id: str, commits: tuple[str, ...], push: str | None) -> None:
+    """Record which base commits carry a batch whose trailers the merge dropped
+
+    'git batch show' then counts these commits as members (source: ledger). Every COMMIT must
+    be on the base branch. Recording the same commits again writes nothing.
+
+    \b
+    Example:
+      git batch land 2026-03-03-001 4f2c1a9e0b --push origin
+    """
+    from gitops import ops  # noqa: PLC0415
+
+    result = ops.land(opts.context(), batch_id, commits, push=push)
+    _written(result, f"recorded {len(result.state.landings.get(batch_id, ()))} commit(s) of "
+             f"{batch_id}", unchanged=f"{batch_id}: these commits are recorded already")
+
+
+def register(group: click.Group) -> None:
+    """Add the ops-branch commands to the main group."""
+    for command in (ops_group, pause_cmd, resume_cmd, gate_cmd, status_cmd, audit_cmd, id_group,
+                    land_cmd):
+        group.add_command(command)

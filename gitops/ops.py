@@ -1,0 +1,857 @@
+"""Orchestration of the ops branch: read and verify it, decide, and write operations race-free.
+
+Trust (issue 5, DESIGN.md "Ops branch: the rules"): who may operate is the allowed-signers file
+of the *base* branch, never a file on the ops branch. A commit counts only with a good ssh
+signature (`%G?` = G) by a principal listed there. With `ops.require_signed` (the default) the
+state is untrusted when the tip does not verify, when any commit since the tip this clone last
+verified does not, or when an ops ref no longer contains the tip this clone last verified
+(a rewrite). This clone's memory is one ref per ops ref under refs/git-batch/ops-seen/.
+
+Writes (STYLE.md P5): the operation is applied to the state at the current tip, the commit is
+signed and checked against the allowed signers, the remote moves with
+`--force-with-lease=<ref>:<old>` and the local branch with `update-ref <ref> <new> <old>`. A lost
+race fetches, re-applies the *operation* to the new tip, re-signs and retries with jittered
+backoff, MAX_ATTEMPTS times, then raises StateConflict (exit 75).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from random import SystemRandom
+
+from gitops import gitcli, ops_branch, scan, state
+from gitops.config import Config, is_remote_name, render_id
+from gitops.context import Context
+from gitops.errors import (
+    GitopsError,
+    IdentityMissing,
+    OpsBranchMissing,
+    OpsDiverged,
+    RemoteUnreachable,
+    SigningNotConfigured,
+    StateConflict,
+    StateCorrupt,
+    StateUntrusted,
+    UsageError,
+)
+from gitops.gitcli import Oid
+from gitops.ops_branch import AllowedSigners, CommitCheck
+from gitops.scan import RepoInfo
+from gitops.state import Operation, State
+
+FETCH_TIMEOUT = 60.0  # seconds a fetch or push may take before the remote counts as unreachable
+# Writes: tries before StateConflict. tests/ops/test_concurrency.py (8 writers in tight loops on
+# 2 cores, 200 operations) measured a mean of 1.3 attempts and a maximum of 14 with the backoff
+# below; a cap of 1 s instead of 4 s gave maxima above 30 (the losers kept colliding).
+MAX_ATTEMPTS = 25
+BACKOFF_BASE = 0.05  # seconds: the smallest jitter window
+BACKOFF_CAP = 4.0  # seconds: the largest
+RECENT = 10  # operations shown by status
+
+_random = SystemRandom()
+
+
+# -- where the ops branch lives -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Where:
+    branch: str
+    remote: str
+    local: str  # refs/heads/<branch>
+    tracking: str  # refs/remotes/<remote>/<branch>
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        return (self.local, self.tracking, ops_branch.seen_ref(self.local),
+                ops_branch.seen_ref(self.tracking))
+
+
+def _where(cfg: Config, remote: str | None) -> Where:
+    name = remote or cfg.ops.remote
+    if not is_remote_name(name):
+        raise UsageError(f"'{name}' is not a remote name.",
+                         hint="pass the name of a configured remote (git remote -v), not a URL")
+    branch = cfg.ops.branch
+    return Where(branch, name, ops_branch.branch_ref(branch),
+                 ops_branch.tracking_ref(name, branch))
+
+
+def _short(ref: str) -> str:
+    return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
+
+
+def _choose(repo: Path, where: Where, refs: dict[str, Oid], *, reading: bool = False
+            ) -> tuple[str, Oid, bool] | None:
+    """The ops ref to use: the remote-tracking one unless the local branch is ahead of it.
+
+    When both moved, readers get the published (remote-tracking) state and writers OpsDiverged:
+    a write must not build on either side and silently drop the other's operations. The last
+    item says whether they diverged.
+    """
+    local, tracking = refs.get(where.local), refs.get(where.tracking)
+    if local is None and tracking is None:
+        return None
+    if tracking is None:
+        return where.local, local, False  # type: ignore[return-value]
+    if local is None or local == tracking or gitcli.is_ancestor(repo, local, tracking):
+        return where.tracking, tracking, False
+    if gitcli.is_ancestor(repo, tracking, local):
+        return where.local, local, False
+    if reading:
+        return where.tracking, tracking, True
+    raise OpsDiverged(
+        f"{_short(where.local)} ({local[:10]}) and {_short(where.tracking)} ({tracking[:10]}) "
+        "have both moved: this clone holds operations the remote does not, and the other way "
+        "round.",
+        hint=f"compare them with 'git log --oneline {_short(where.tracking)}..."
+             f"{_short(where.local)}'; see the runbook to publish or drop the local ones",
+    )
+
+
+# -- reading and verifying ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trust:
+    required: bool  # ops.require_signed
+    problems: tuple[str, ...]  # empty: everything verified
+    checked: tuple[CommitCheck, ...]  # the commits verified now, newest first
+    tip_principal: str | None
+
+    @property
+    def trusted(self) -> bool:
+        return not self.problems
+
+    @property
+    def label(self) -> str:
+        if not self.required:
+            return "unverified"
+        return "trusted" if self.trusted else "untrusted"
+
+
+@dataclass(frozen=True)
+class View:
+    where: Where
+    source: str  # the ref the tip was read from
+    tip: Oid
+    refs: dict[str, Oid]
+    base_ref: str
+    signers: AllowedSigners
+    trust: Trust
+    state_blob: bytes | None
+    warnings: tuple[str, ...] = ()
+
+    def state(self) -> State:
+        where = f"{_short(self.source)} at {self.tip[:10]}"
+        if self.state_blob is None:
+            raise StateCorrupt(
+                f"{where}: the commit has no {state.STATE_FILE}.",
+                hint="restore the last good state (see the runbook); never edit the ops branch "
+                     "by hand",
+            )
+        return state.loads(self.state_blob, where)
+
+
+def _fetch(ctx: Context, where: Where, *, writing: bool = False) -> bool:
+    """Fetch the ops branch of where.remote; False when the remote has none."""
+    got = ops_branch.fetch(ctx.repo.path, where.remote, where.branch, timeout=FETCH_TIMEOUT)
+    if got is None:
+        then = ("nothing was written; run the command again when it answers" if writing else
+                "gate fails closed unless ops.on_unreachable = \"open\"")
+        if gitcli.config_get(ctx.repo.path, f"remote.{where.remote}.url") is None:
+            raise RemoteUnreachable(
+                f"cannot reach remote '{where.remote}': no such remote in this repository.",
+                hint=f"pass a remote that 'git remote -v' lists; {then}",
+            )
+        raise RemoteUnreachable(
+            f"cannot reach remote '{where.remote}' to fetch {where.branch}.",
+            hint=f"check the network and 'git ls-remote {where.remote}'; {then}",
+        )
+    return got
+
+
+def _signers(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
+             base: tuple[str, Oid] | None = None) -> tuple[str, AllowedSigners, bytes | None]:
+    """The allowed-signers file of the base branch (never the ops branch's own copy), and the
+    state file at tip, read together."""
+    base_ref, base_tip = base or scan.resolve_base(repo, cfg)
+    path = cfg.ops.allowed_signers
+    specs = [f"{base_tip}:{path}"] + ([f"{tip}:{state.STATE_FILE}"] if tip else [])
+    blobs = ops_branch.read_blobs(repo.path, specs)
+    signers = ops_branch.parse_allowed_signers(f"{_short(base_ref)}:{path}", blobs[0])
+    return base_ref, signers, blobs[1] if tip else None
+
+
+WINDOW_CAP = 500  # commits verified in one go; a longer gap also checks ancestry separately
+
+
+def _check_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
+                 tip: Oid, signers: AllowedSigners) -> Trust:
+    problems: list[str] = []
+    if signers.data is None:
+        problems.append(f"the allowed-signers file {signers.source} does not exist, so no "
+                        "operator can be verified")
+    seen_src = refs.get(ops_branch.seen_ref(source))
+    if seen_src is None or seen_src == tip:
+        checks = ops_branch.check_commits(repo, signers, [tip], max_count=1)
+    else:
+        # Verify every commit since the tip this clone last verified. The same walk tells
+        # whether that tip is still an ancestor: then some commit of `tip ^seen` has it as a
+        # parent (the child of seen on any path from tip); otherwise the ref was rewritten.
+        checks = ops_branch.check_commits(repo, signers, [tip, f"^{seen_src}"],
+                                          max_count=WINDOW_CAP)
+        descends = any(seen_src in c.parents for c in checks)
+        if not descends and len(checks) == WINDOW_CAP:
+            descends = gitcli.is_ancestor(repo, seen_src, tip)
+        if not descends:
+            problems.append(_rewritten(source, seen_src))
+            checks = checks[:1]  # the rest is not history this clone knew: report the tip only
+    other = where.tracking if source == where.local else where.local
+    seen, now = refs.get(ops_branch.seen_ref(other)), refs.get(other)
+    if seen is not None and now is not None and seen != now \
+            and not gitcli.is_ancestor(repo, seen, now):
+        problems.append(_rewritten(other, seen))
+    for check in checks:
+        problem = check.problem(signers)
+        if problem:
+            what = "the tip" if check.oid == tip else "commit"
+            problems.append(f"{what} {check.oid[:10]} {problem}")
+    tip_principal = checks[0].principal(signers) if checks and checks[0].oid == tip else None
+    return Trust(cfg.ops.require_signed, tuple(problems), tuple(checks), tip_principal)
+
+
+def _rewritten(ref: str, seen: Oid) -> str:
+    return (f"{_short(ref)} was rewritten: it no longer contains {seen[:10]}, which this clone "
+            "verified before")
+
+
+def _untrusted(view: View) -> StateUntrusted:
+    first = view.trust.problems[0]
+    more = len(view.trust.problems) - 1
+    return StateUntrusted(
+        f"UNTRUSTED ops state: {first}" + (f" (and {more} more)" if more else "") + ".",
+        hint="do not run batches; 'git batch status' lists every problem and the runbook says "
+             "how to restore a verified state",
+    )
+
+
+def _remember(repo: Path, refs: dict[str, Oid], source: str, tip: Oid) -> None:
+    old = refs.get(ops_branch.seen_ref(source))
+    if old != tip:
+        ops_branch.remember(repo, source, tip, old)
+
+
+def read_view(ctx: Context, *, remote: str | None = None, fetch: bool = False,
+              strict: bool = True) -> View:
+    """The ops branch as this clone sees it, verified; StateUntrusted when strict and it fails."""
+    return _read_view(ctx.repo, ctx.config, remote=remote, fetch=fetch, strict=strict,
+                      fetcher=lambda where: _fetch(ctx, where))
+
+
+def _read_view(repo: RepoInfo, cfg: Config, *, remote: str | None, fetch: bool, strict: bool,
+               fetcher: Callable[[Where], bool] | None = None) -> View:
+    where = _where(cfg, remote)
+    remote_has = True
+    if fetch:
+        assert fetcher is not None
+        remote_has = fetcher(where)
+    refs = ops_branch.read_refs(repo.path, where.refs)
+    if not remote_has:
+        refs.pop(where.tracking, None)  # a stale copy of a branch the remote no longer has
+        if refs.get(where.local) is None:
+            raise OpsBranchMissing(
+                f"remote '{where.remote}' has no {where.branch} branch, and neither has this "
+                "clone.",
+                hint=f"create it with 'git batch ops init --push {where.remote}'",
+            )
+    chosen = _choose(repo.path, where, refs, reading=True)
+    if chosen is None:
+        raise OpsBranchMissing(
+            f"there is no ops branch: neither {_short(where.local)} nor {_short(where.tracking)} "
+            "exists.",
+            hint=f"create it with 'git batch ops init', or fetch it ('--fetch {where.remote}')",
+        )
+    source, tip, diverged = chosen
+    base_ref, signers, blob = _signers(repo, cfg, tip)
+    trust = _check_trust(repo.path, cfg, where=where, refs=refs, source=source, tip=tip,
+                         signers=signers)
+    warnings: list[str] = []
+    if not remote_has:
+        warnings.append(f"remote '{where.remote}' has no {where.branch} branch; using the local "
+                        "one")
+    if diverged:
+        warnings.append(f"{_short(where.local)} holds operations {_short(where.tracking)} does "
+                        f"not (never pushed?); showing {_short(where.tracking)}")
+    view = View(where, source, tip, refs, base_ref, signers, trust, blob, tuple(warnings))
+    if trust.required and not trust.trusted:
+        if strict:
+            raise _untrusted(view)
+        return view
+    try:
+        view.state()
+    except StateCorrupt:
+        return view  # verified but unreadable: callers that need the state refuse
+    _remember(repo.path, refs, source, tip)
+    return view
+
+
+def trial_note(cfg: Config) -> str | None:
+    """The sentence every output carries when signatures are not required."""
+    if cfg.ops.require_signed:
+        return None
+    return ("ops.require_signed = false: signatures on the ops branch are NOT enforced (trial "
+            "mode); anyone who can push can change the state")
+
+
+# -- gate -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateResult:
+    ecosystem: str
+    stage: str
+    decision: state.Decision
+    tip: Oid | None
+    trust: str  # trusted / unverified / unknown
+    warnings: tuple[str, ...] = ()
+
+
+def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None) -> GateResult:
+    """May ecosystem run stage? Raises StateUntrusted, RemoteUnreachable, OpsBranchMissing."""
+    cfg = ctx.config
+    [eco] = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)
+    warnings: list[str] = []
+    note = trial_note(cfg)
+    if note:
+        warnings.append(note)
+    try:
+        view = read_view(ctx, remote=fetch, fetch=fetch is not None)
+    except RemoteUnreachable as exc:
+        if cfg.ops.on_unreachable != "open":
+            raise
+        warnings.append(f"{exc.message} Deciding from this clone's copy "
+                        "(ops.on_unreachable = \"open\").")
+        try:
+            view = read_view(ctx, remote=fetch, fetch=False)
+        except OpsBranchMissing:
+            decision = state.Decision(True, f"remote '{fetch}' unreachable and no local copy of "
+                                      "the ops branch; going on because ops.on_unreachable = "
+                                      "\"open\"")
+            return GateResult(eco, stage, decision, None, "unknown", tuple(warnings))
+    warnings += view.warnings
+    if not view.trust.required:
+        warnings += [f"{p} (not enforced)" for p in view.trust.problems]
+    decision = state.decide(view.state(), eco, stage, ctx.clock.now())
+    return GateResult(eco, stage, decision, view.tip, view.trust.label, tuple(warnings))
+
+
+# -- status and audit -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScopeStatus:
+    scope: str  # "global" or an ecosystem
+    pause: state.Pause | None
+    active: bool
+    by: str | None  # the verified principal of the commit that set the pause
+    commit: Oid | None
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    check: CommitCheck
+    principal: str | None
+    problem: str
+    op: str  # the Op trailer ("" when none)
+    subject: str
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    view: View
+    now: datetime
+    state: State
+    scopes: tuple[ScopeStatus, ...]  # global first, then ecosystems
+    recent: tuple[OpEntry, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def _entry(check: CommitCheck, signers: AllowedSigners) -> OpEntry:
+    pairs, subject, _body = state.parse_trailers(check.message)
+    op = next((v for k, v in pairs if k == state.OP), "")
+    return OpEntry(check, check.principal(signers), check.problem(signers), op, subject)
+
+
+def status(ctx: Context, *, fetch: str | None = None) -> StatusReport:
+    """Everything at a glance; the view may be untrusted (the caller says so loudly)."""
+    view = read_view(ctx, remote=fetch, fetch=fetch is not None, strict=False)
+    try:
+        st = view.state()
+    except StateCorrupt:
+        if view.trust.required and not view.trust.trusted:
+            raise _untrusted(view) from None
+        raise
+    now = state.utc(ctx.clock.now())
+    repo = ctx.repo.path
+    recent = ops_branch.check_commits(repo, view.signers, [view.tip], max_count=RECENT)
+    # The commit that set a pause is `seq` operations after the root: walk back to it and verify
+    # it, so "by" is always a verified principal, never a name someone typed.
+    pauses = [(s, st.pause_of(s)) for s in (state.GLOBAL, *sorted(
+        set(ctx.config.ops.ecosystems) | set(st.ecosystems)))]
+    depths = {st.seq - p.seq for _s, p in pauses if p is not None}
+    by_commit: dict[int, CommitCheck] = {}
+    if depths:
+        chain = ops_branch.first_parent_chain(repo, view.tip, max(depths) + 1)
+        wanted = {d: chain[d] for d in depths if d < len(chain)}
+        known = {c.oid: c for c in recent}
+        missing = [oid for oid in wanted.values() if oid not in known]
+        if missing:
+            known.update({c.oid: c for c in ops_branch.check_commits(
+                repo, view.signers, missing, no_walk=True)})
+        by_commit = {d: known[oid] for d, oid in wanted.items() if oid in known}
+    scopes = []
+    for scope, pause in pauses:
+        by = commit = None
+        if pause is not None and (check := by_commit.get(st.seq - pause.seq)) is not None:
+            pairs, _s, _b = state.parse_trailers(check.message)
+            if (state.OP, state.PauseOp.kind) in pairs:
+                by, commit = check.principal(view.signers), check.oid
+        scopes.append(ScopeStatus(scope, pause, pause is not None and pause.is_active(now), by,
+                                  commit))
+    warnings = list(view.warnings)
+    note = trial_note(ctx.config)
+    if note:
+        warnings.insert(0, note)
+    return StatusReport(view, now, st, tuple(scopes),
+                        tuple(_entry(c, view.signers) for c in recent), tuple(warnings))
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    view: View
+    entries: tuple[OpEntry, ...]  # newest first
+
+
+def audit(ctx: Context, *, fetch: str | None = None, limit: int | None = None) -> AuditReport:
+    """The ops history, each commit with its signature verdict (checked now)."""
+    view = read_view(ctx, remote=fetch, fetch=fetch is not None, strict=False)
+    checks = ops_branch.check_commits(ctx.repo.path, view.signers, [view.tip], max_count=limit)
+    return AuditReport(view, tuple(_entry(c, view.signers) for c in checks))
+
+
+def read_landings(repo: RepoInfo, cfg: Config) -> dict[str, tuple[str, ...]]:
+    """Batch id -> full ids of base commits recorded with `git batch land`, from the verified
+    ops state; {} without an ops branch. Raises StateUntrusted (require_signed and the state does
+    not verify) and StateCorrupt; never fetches. Reads the newer of batch-ops and
+    <remote>/batch-ops (the remote-tracking one when both moved)."""
+    where = _where(cfg, None)
+    refs = ops_branch.read_refs(repo.path, where.refs)
+    if refs.get(where.local) is None and refs.get(where.tracking) is None:
+        return {}
+    view = _read_view(repo, cfg, remote=None, fetch=False, strict=True)
+    return dict(view.state().landings)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    changed: bool
+    tip: Oid  # the new commit, or the unchanged tip
+    previous: Oid | None
+    state: State
+    signer: str | None  # the verified principal of the new commit
+    signed: bool
+    pushed: str | None  # the remote it was pushed to
+    attempts: int
+    reserved_id: str = ""
+    warnings: tuple[str, ...] = field(default=())
+
+
+class _Lost(Exception):
+    """Another writer moved the ops branch first: re-read and re-apply."""
+
+    def __init__(self, verified: tuple[str, Oid, Oid | None] | None = None) -> None:
+        super().__init__("lost the race")
+        self.verified = verified  # (ref, tip, old memory): verified, so a retry skips it
+
+
+@dataclass(frozen=True)
+class _Signing:
+    sign: bool
+    public_keys: frozenset[str]  # "<type> <base64>" of the configured key, when it can be read
+
+
+def _signing(ctx: Context) -> _Signing:
+    """Check the user's signing setup before anything is written."""
+    repo, cfg = ctx.repo.path, ctx.config
+    if not gitcli.has_identity(repo):
+        raise IdentityMissing(
+            "git has no user.name / user.email to write the ops commit with.",
+            hint="git config --global user.name 'Your Name' && "
+                 "git config --global user.email you@example.com",
+        )
+    values = gitcli.config_values(repo, ("user.signingkey", "gpg.format",
+                                         "gpg.ssh.defaultKeyCommand"))
+    key = values.get("user.signingkey")
+    fmt = (values.get("gpg.format") or "openpgp").lower()
+    agent = values.get("gpg.ssh.defaultkeycommand") if fmt == "ssh" else None
+    how = ("configure ssh signing: git config --global gpg.format ssh && "
+           "git config --global user.signingkey ~/.ssh/id_ed25519.pub, and have the public key "
+           f"added to {cfg.ops.allowed_signers} on the base branch by a reviewed change")
+    if not cfg.ops.require_signed and not key and not agent:
+        return _Signing(False, frozenset())
+    if not key and not agent:
+        raise SigningNotConfigured("no signing key: git has no user.signingkey, and every ops "
+                                   "commit must be signed (ops.require_signed).", hint=how)
+    if fmt != "ssh" and cfg.ops.require_signed:
+        raise SigningNotConfigured(
+            f"gpg.format is '{fmt}': only ssh signatures can be checked against the "
+            f"allowed-signers file {cfg.ops.allowed_signers}.", hint=how)
+    keys: set[str] = set()
+    if key and fmt == "ssh":
+        text = key.removeprefix("key::") if key.startswith("key::") else None
+        if text is None:
+            path = Path(key).expanduser()
+            if not path.is_absolute():
+                path = repo / path
+            if not path.is_file():
+                raise SigningNotConfigured(f"user.signingkey names {key}, which does not exist.",
+                                           hint=how)
+            pub = path if path.suffix == ".pub" else path.with_name(path.name + ".pub")
+            try:
+                text = pub.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+        tokens = text.split()
+        keys.update(f"{t} {tokens[i + 1]}" for i, t in enumerate(tokens[:-1])
+                    if t.startswith(("ssh-", "ecdsa-", "sk-")))
+    return _Signing(True, frozenset(keys))
+
+
+def _check_signer_listed(signing: _Signing, signers: AllowedSigners, cfg: Config) -> None:
+    if not cfg.ops.require_signed or not signing.sign:
+        return
+    if signers.data is None:
+        raise SigningNotConfigured(
+            f"the allowed-signers file {signers.source} does not exist.",
+            hint=f"add {cfg.ops.allowed_signers} with your public key to the base branch through "
+                 "a reviewed change, then run the command again",
+        )
+    if signing.public_keys and not signing.public_keys & signers.keys:
+        raise SigningNotConfigured(
+            f"your signing key (user.signingkey) is not in {signers.source}.",
+            hint=f"have your public key added to {cfg.ops.allowed_signers} on the base branch "
+                 "through a reviewed change, or sign with a listed key",
+        )
+
+
+def _sleep(attempt: int, took: float) -> None:
+    """Full jitter: a random wait in a window that doubles with each lost race, starting at how
+    long one attempt takes here (a slow machine or remote needs wider gaps between rivals) and
+    capped at BACKOFF_CAP."""
+    unit = max(BACKOFF_BASE, took)
+    time.sleep(_random.uniform(0, min(BACKOFF_CAP, unit * 2 ** attempt)))
+
+
+# (state at the tip, now, operation id) -> (new state, commit message, reserved id)
+Planner = Callable[[State, datetime, str], tuple[State, str, str]]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What stays the same across the attempts of one write."""
+
+    where: Where
+    push: str | None
+    signing: _Signing
+    base_ref: str
+    signers: AllowedSigners
+    op_id: str  # a random id in the commit message: two writers never make the same commit
+    action: str
+
+
+def _write(ctx: Context, planner: Planner | None, *, push: str | None, action: str,
+           base: tuple[str, Oid] | None = None) -> WriteResult:
+    """Apply planner (None: create the branch) with CAS and bounded, jittered retries."""
+    signing = _signing(ctx)
+    where = _where(ctx.config, push)
+    base_ref, signers, _blob = _signers(ctx.repo, ctx.config, base=base)
+    _check_signer_listed(signing, signers, ctx.config)
+    setup = _Setup(where, push, signing, base_ref, signers, os.urandom(8).hex(), action)
+    note = trial_note(ctx.config)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        started = time.monotonic()
+        try:
+            result = _write_once(ctx, setup, planner, attempt)
+            return replace(result, warnings=(note, *result.warnings)) if note else result
+        except _Lost as lost:
+            if lost.verified is not None:
+                ops_branch.remember(ctx.repo.path, *lost.verified)
+            if attempt < MAX_ATTEMPTS:
+                _sleep(attempt, time.monotonic() - started)
+    raise StateConflict(
+        f"the ops branch moved {MAX_ATTEMPTS} times while '{action}' was being written; "
+        "nothing was written.",
+        hint="many writers at once: run the same command again (it re-reads the current state)",
+    )
+
+
+def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: int
+                ) -> WriteResult:
+    repo, cfg, where, push = ctx.repo.path, ctx.config, setup.where, setup.push
+    refs = ops_branch.read_refs(repo, where.refs)
+    remote_has = True
+    if push and (attempt > 1 or where.tracking not in refs):
+        # The first attempt builds on the remote-tracking ref as it is: the lease rejects the
+        # push when the remote has moved since, and only then is a fetch needed (saving one
+        # round trip per write when nobody else wrote).
+        remote_has = _fetch(ctx, where, writing=True)
+        refs = ops_branch.read_refs(repo, where.refs)
+    local = refs.get(where.local)
+    remote_tip = refs.get(where.tracking) if remote_has else None
+    if not remote_has:
+        refs.pop(where.tracking, None)
+    chosen = _choose(repo, where, refs)
+    now = state.utc(ctx.clock.now())
+    verified: tuple[str, Oid, Oid | None] | None = None
+    if planner is None:  # ops init
+        if chosen is not None:
+            source, tip, _diverged = chosen
+            if push and not remote_has:
+                return _publish(ctx, where, tip, push=push, attempt=attempt)
+            return WriteResult(False, tip, tip, State(), None, False, None, attempt,
+                               warnings=(f"{_short(source)} already exists at {tip[:10]}",))
+        previous = None
+        new_state, message, reserved = State(), state.format_init(op_id=setup.op_id), ""
+        parents: list[Oid] = []
+    else:
+        if chosen is None:
+            raise OpsBranchMissing(
+                f"there is no ops branch ({where.branch}) to write to.",
+                hint="create it with 'git batch ops init'" + (f" --push {push}" if push else ""),
+            )
+        source, previous, _diverged = chosen
+        trust = _check_trust(repo, cfg, where=where, refs=refs, source=source, tip=previous,
+                             signers=setup.signers)
+        [blob] = ops_branch.read_blobs(repo, [f"{previous}:{state.STATE_FILE}"])
+        view = View(where, source, previous, refs, setup.base_ref, setup.signers, trust, blob)
+        if trust.required and not trust.trusted:
+            raise _untrusted(view)
+        old_state = view.state()
+        verified = (source, previous, refs.get(ops_branch.seen_ref(source)))
+        new_state, message, reserved = planner(old_state, now, setup.op_id)
+        if new_state is old_state:
+            _remember(repo, refs, source, previous)
+            return WriteResult(False, previous, previous, old_state, trust.tip_principal, False,
+                               None, attempt)
+        parents = [previous]
+    tree = ops_branch.write_snapshot(repo, {state.STATE_FILE: state.dumps(new_state)})
+    try:
+        commit = ops_branch.write_commit(repo, tree, parents, message, sign=setup.signing.sign,
+                                         epoch=int(now.timestamp()))
+    except ops_branch.SigningFailed as exc:
+        raise SigningNotConfigured(
+            f"git could not sign the ops commit: {exc.detail}",
+            hint="check user.signingkey and gpg.format (git config --show-origin -l | grep -i "
+                 "sign); see the runbook",
+        ) from None
+    signer = _signer_of(repo, commit, setup, cfg)
+    warnings: list[str] = []
+    if push:
+        outcome = ops_branch.push(repo, push, where.branch, commit, remote_tip,
+                                  timeout=FETCH_TIMEOUT)
+        if outcome == "rejected":
+            raise _Lost(verified)
+        if outcome == "unreachable":
+            raise RemoteUnreachable(f"cannot reach remote '{push}' to push {where.branch}; "
+                                    "nothing was written there.",
+                                    hint="check the network and run the command again")
+    # One transaction: the local branch (compare-and-swap), this clone's memory of both refs, and
+    # the remote-tracking ref. The latter moves without an old value: the push just succeeded, so
+    # the remote holds commit, and `git push` itself may already have moved it (it does when the
+    # remote's fetch refspec covers the branch), so no single old value would be right.
+    memory = [(ops_branch.seen_ref(where.local), commit,
+               refs.get(ops_branch.seen_ref(where.local)))]
+    if push:
+        memory.append((ops_branch.seen_ref(where.tracking), commit,
+                       refs.get(ops_branch.seen_ref(where.tracking))))
+    try:
+        ops_branch.advance(repo, where.local, commit, local, f"git-batch: {setup.action}",
+                           also=memory, force=[where.tracking] if push else [])
+    except StateConflict:
+        if not push:
+            raise _Lost(verified) from None
+        warnings.append(f"{_short(where.local)} moved meanwhile; it was left as it is (the "
+                        f"operation is on {push})")
+    return WriteResult(True, commit, previous, new_state, signer, setup.signing.sign, push,
+                       attempt, reserved, tuple(warnings))
+
+
+def _signer_of(repo: Path, commit: Oid, setup: _Setup, cfg: Config) -> str | None:
+    """The verified principal of our own new commit; refuse before any ref moves without one.
+
+    When the configured public key could be read, _check_signer_listed has already matched it
+    against the allowed-signers file, so the principal is that line's (saving two ssh-keygen
+    runs per write); otherwise (a key from gpg.ssh.defaultKeyCommand) git verifies the commit.
+    """
+    if not setup.signing.sign:
+        return None
+    for principal, key in setup.signers.key_principals:
+        if key in setup.signing.public_keys:
+            return principal
+    [mine] = ops_branch.check_commits(repo, setup.signers, [commit], max_count=1)
+    signer = mine.principal(setup.signers)
+    if signer is None and cfg.ops.require_signed:
+        raise SigningNotConfigured(
+            f"the new ops commit {commit[:10]} {mine.problem(setup.signers)}; nothing was "
+            "written.", hint=f"sign with a key listed in {setup.signers.source}")
+    return signer
+
+
+def _publish(ctx: Context, where: Where, tip: Oid, *, push: str, attempt: int) -> WriteResult:
+    """ops init --push when only this clone has the branch: push it (the remote must have none)."""
+    outcome = ops_branch.push(ctx.repo.path, push, where.branch, tip, None, timeout=FETCH_TIMEOUT)
+    if outcome == "rejected":
+        raise _Lost
+    if outcome == "unreachable":
+        raise RemoteUnreachable(f"cannot reach remote '{push}' to push {where.branch}.",
+                                hint="check the network and run the command again")
+    return WriteResult(True, tip, None, State(), None, True, push, attempt,
+                       warnings=(f"published the existing {where.branch} to {push}",))
+
+
+# -- the operations -------------------------------------------------------------------------------
+
+
+def init(ctx: Context, *, push: str | None = None) -> WriteResult:
+    """Create the ops branch: a root commit holding an empty state."""
+    return _write(ctx, None, push=push, action="ops init")
+
+
+def _planner(op: Operation, render: Callable[[State, State, datetime], str] | None = None
+             ) -> Planner:
+    def plan(old: State, now: datetime, op_id: str) -> tuple[State, str, str]:
+        new = state.apply(old, op, now)
+        reserved = render(old, new, now) if render is not None and new is not old else ""
+        return new, state.format_message(op, reserved_id=reserved, op_id=op_id), reserved
+    return plan
+
+
+def pause(ctx: Context, *, ecosystems: tuple[str, ...], level: str, reason: str,
+          incident: str = "", until: str | None = None, push: str | None = None) -> WriteResult:
+    """Pause everything (no ecosystems) or the given ecosystems at level (freeze or stop)."""
+    cfg = ctx.config
+    ecos = state.check_ecosystems(ecosystems, cfg.ops.ecosystems)
+    if level not in state.LEVELS:
+        raise UsageError(f"level '{level}' is not one of {', '.join(state.LEVELS)}.")
+    op = state.PauseOp(
+        ecos, level, state.check_text("--reason", reason, required=True),
+        state.check_text("--incident", incident, required=False),
+        state.parse_until(until, ctx.clock.now()) if until is not None else None,
+    )
+    if " " in op.incident:
+        raise UsageError("--incident must not contain spaces.",
+                         hint="pass the incident's address, for example https://status/INC-42")
+    return _write(ctx, _planner(op), push=push, action="pause")
+
+
+def resume(ctx: Context, *, ecosystems: tuple[str, ...], reason: str = "",
+           push: str | None = None) -> WriteResult:
+    """Lift the global pause (no ecosystems) or the pauses of the given ecosystems."""
+    ecos = state.check_ecosystems(ecosystems, ctx.config.ops.ecosystems)
+    op = state.ResumeOp(ecos, state.check_text("--reason", reason, required=False))
+    return _write(ctx, _planner(op), push=push, action="resume")
+
+
+def new_id(ctx: Context, *, ecosystem: str | None = None, push: str | None = None) -> WriteResult:
+    """Reserve the next free batch id of today (UTC) on the ops branch."""
+    cfg = ctx.config
+    eco = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)[0] if ecosystem else ""
+    if "ecosystem" in _fields(cfg.ops.id_format) and not eco:
+        raise UsageError("ops.id_format contains {ecosystem}: pass --ecosystem.")
+    base = scan.resolve_base(ctx.repo, cfg)
+    floor = _base_floor(ctx, base[1], state.day_of(ctx.clock.now()))
+
+    def render(old: State, new: State, now: datetime) -> str:
+        seq = state.reserved_sequence(old, new, now)
+        batch_id = render_id(cfg.ops.id_format, state.day_of(now), seq, eco)
+        if not cfg.id_regex.fullmatch(batch_id):
+            raise GitopsError(f"no free batch id left today: {batch_id} does not match "
+                              f"batch.id_pattern {cfg.batch.id_pattern}.",
+                              hint="widen ops.id_format and batch.id_pattern, or wait for "
+                                   "tomorrow (UTC)")
+        return batch_id
+
+    return _write(ctx, _planner(state.ReserveIdOp(eco, floor), render), push=push,
+                  action="id new", base=base)
+
+
+def _fields(fmt: str) -> set[str]:
+    return {name for _lit, name, _spec, _conv in string.Formatter().parse(fmt) if name}
+
+
+def _id_regex(fmt: str, day: str) -> re.Pattern[str]:
+    """Ids that fmt gives for day, with the sequence as group 'seq'."""
+    out = []
+    for literal, name, _spec, _conv in string.Formatter().parse(fmt):
+        out.append(re.escape(literal))
+        if name == "date":
+            out.append(re.escape(day))
+        elif name == "seq":
+            out.append(r"(?P<seq>\d+)")
+        elif name == "ecosystem":
+            out.append(r"[a-z0-9._-]+")
+    return re.compile("".join(out))
+
+
+def _base_floor(ctx: Context, base_tip: Oid, day: str) -> int:
+    """The highest sequence of day already used by commits on the base branch (cheap: only
+    commits made since the start of day are read)."""
+    cfg = ctx.config
+    res = gitcli.run("log", f"--since={day}T00:00:00Z", "--format=%B%x00", "--end-of-options",
+                     base_tip, "--", repo=ctx.repo.path)
+    keys = "|".join(re.escape(k) for k in (cfg.batch.trailer_key, *cfg.batch.legacy_keys))
+    line = re.compile(rf"^(?:{keys})\s*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
+    ids = _id_regex(cfg.ops.id_format, day)
+    best = 0
+    for message in res.text.split("\0"):
+        for found in line.findall(message):
+            match = ids.fullmatch(found)
+            if match:
+                best = max(best, int(match.group("seq")))
+    return best
+
+
+def land(ctx: Context, batch_id: str, commits: tuple[str, ...], *,
+         push: str | None = None) -> WriteResult:
+    """Record that batch_id landed on the base branch as commits (merge dropped its trailers)."""
+    from gitops.lookup import check_batch_id  # noqa: PLC0415 - lookup loads the history index
+
+    check_batch_id(ctx.config, batch_id)
+    if not commits:
+        raise UsageError("name at least one commit.", hint="git batch land ID COMMIT...")
+    base_ref, base_tip = scan.resolve_base(ctx.repo, ctx.config)
+    oids: list[str] = []
+    for rev in commits:
+        if not rev or rev.startswith("-") or any(ord(c) < 32 for c in rev):
+            raise UsageError(f"'{rev}' is not a commit.", hint="pass commit ids or branch names")
+        oid = gitcli.resolve_commit(ctx.repo.path, rev)
+        if oid is None:
+            raise UsageError(f"'{rev}' does not name a commit in this repository.",
+                             hint="fetch it first, or copy the id from 'git log'")
+        if not gitcli.is_ancestor(ctx.repo.path, oid, base_tip):
+            raise UsageError(f"commit {oid[:10]} is not on the base branch {_short(base_ref)}.",
+                             hint="record only commits that landed (git branch -a --contains ID)")
+        oids.append(oid)
+    op = state.LandOp(batch_id, tuple(sorted(set(oids))))
+    return _write(ctx, _planner(op), push=push, action="land", base=(base_ref, base_tip))

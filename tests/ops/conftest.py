@@ -1,0 +1,101 @@
+"""Fixtures of the ops-branch tests: a registry with an allowed signer, contexts, forgeries."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from gitops import state
+from gitops.config import Config, OpsConfig
+from gitops.context import Context
+from gitops.scan import open_repository
+from tests.conftest import Repo, SigningKey, SshKey, git
+
+BIN = Path(sys.executable).parent
+NOW = datetime(2026, 3, 1, 13, 0, 0, tzinfo=UTC)  # the day the registry's commits were made
+BRANCH = "refs/heads/batch-ops"
+
+
+class FakeClock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def tick(self, minutes: int = 1) -> None:
+        self.current += timedelta(minutes=minutes)
+
+
+def make_ctx(path: Path, clock: FakeClock | None = None, **ops: object) -> Context:
+    cfg = Config()
+    cfg = replace(cfg, ops=replace(OpsConfig(), **ops))  # type: ignore[arg-type]
+    return Context(repo=open_repository(path), config=cfg,
+                   clock=clock or FakeClock())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def registry(make_repo: Callable[..., Repo], signing_key: SigningKey) -> Repo:
+    """A registry whose main lists alice (the configured signing key) as the one operator."""
+    repo = make_repo("registry")
+    signing_key.allow(repo)
+    return repo
+
+
+def run_cli(repo: Path, *args: str, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    return subprocess.run(("git", "batch", *args), cwd=repo, capture_output=True, text=True,
+                          env=full)
+
+
+def snapshot(repo: Path) -> tuple[str, str]:
+    """Every ref and the object count: equal before and after means nothing was written."""
+    refs = git(repo, "for-each-ref", "--format=%(objectname) %(refname)")
+    objects = git(repo, "count-objects", "-v")
+    return refs, objects
+
+
+def forge(repo: Path, parent: str | None, files: dict[str, str], *, key: SshKey | None,
+          committer: str | None = None, message: str = "forged\n\nOp: resume\n") -> str:
+    """A commit built by hand (no git-batch): signed by key, or unsigned when key is None."""
+    tree = _tree(repo, files)
+    args = []
+    if key is not None:
+        args += ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key.public}"]
+    args += ["commit-tree", "-S" if key is not None else "--no-gpg-sign"]
+    if parent:
+        args += ["-p", parent]
+    args.append(tree)
+    env = {"GIT_COMMITTER_NAME": committer, "GIT_AUTHOR_NAME": committer} if committer else None
+    return git(repo, *args, stdin=message, env=env).strip()
+
+
+def _tree(repo: Path, files: dict[str, str]) -> str:
+    entries = []
+    subdirs: dict[str, dict[str, str]] = {}
+    for name, text in sorted(files.items()):
+        head, sep, rest = name.partition("/")
+        if sep:
+            subdirs.setdefault(head, {})[rest] = text
+            continue
+        blob = git(repo, "hash-object", "-w", "--stdin", stdin=text).strip()
+        entries.append(f"100644 blob {blob}\t{name}\n")
+    for head, sub in subdirs.items():
+        entries.append(f"040000 tree {_tree(repo, sub)}\t{head}\n")
+    return git(repo, "mktree", stdin="".join(entries)).strip()
+
+
+def state_text(s: state.State) -> str:
+    return state.dumps(s).decode()
+
+
+def tip(repo: Path, ref: str = BRANCH) -> str:
+    return git(repo, "rev-parse", "--verify", ref).strip()
