@@ -54,7 +54,10 @@ def run(argv: list[str]) -> int | None:
     listing = reader.list(pull_prefix(cfg))
     regex = pull_ref_regex(cfg)
     pulls = {n: o for n, o in listing.items() if regex.match(n)}
-    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls))
+    ledger_refs = [f"refs/heads/{cfg.ops.branch}",
+                   f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}"]
+    ledger = warm.ledger_value(reader, ledger_refs)
+    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls), ledger)
     path = index_path(Path(dirs.common_dir), base[0])
     idx = Index.open(path)
     if idx is None:
@@ -84,7 +87,8 @@ def run(argv: list[str]) -> int | None:
     finally:
         idx.close()
     warm.store(dirs, argv, base_spec=cfg.repo.base_branch, base=base,
-               pull_prefix=pull_prefix(cfg), pulls=warm.pulls_digest(listing), output=out)
+               pull_prefix=pull_prefix(cfg), pulls=warm.pulls_digest(listing),
+               ledger_refs=ledger_refs, ledger=ledger, output=out)
     sys.stdout.write(out)
     sys.stdout.flush()
     return 0

@@ -255,9 +255,12 @@ def has_identity(repo: Path) -> bool:
 
 
 def commit_tree(repo: Path, tree: str, parents: Iterable[str], message: str) -> Oid:
-    """A commit of tree with parents; signed when the user's commit.gpgSign says so (git
-    commit-tree reads that setting), so the operator's signing policy applies as for git commit."""
-    args = ["commit-tree"]
+    """A commit of tree with parents, signed when the user's commit.gpgSign says so, so the
+    operator's signing policy applies as for git commit. (git 2.39's commit-tree itself ignores
+    commit.gpgSign: checked by tests/ops/test_ledger_history.py.)"""
+    sign = run("config", "--type=bool", "--get", "commit.gpgsign", repo=repo,
+               ok=frozenset({0, 1})).text.strip() == "true"
+    args = ["commit-tree", *(["-S"] if sign else [])]
     for parent in parents:
         args += ["-p", parent]
     args += ["-F", "-", "--end-of-options", tree]
@@ -666,3 +669,50 @@ def config_values(repo: Path, keys: Iterable[str]) -> dict[str, str]:
             out[key.lower()] = value
     return out
 
+
+
+# --- enforcement (issue 7): hooks and `git batch check` ---
+
+
+def log_hook_commits(repo: Path, revs: Iterable[str], fmt: str, diff: Iterable[str]) -> bytes:
+    """`git log --reverse` over revs (Oids, '^Oid', '--not', '--all', '--remotes') with changes.
+
+    Inside a hook the repository variables stay: pre-receive sees the pushed objects only
+    through GIT_OBJECT_DIRECTORY / GIT_ALTERNATE_OBJECT_DIRECTORIES (the quarantine, git 2.11).
+    """
+    return run("log", "--reverse", fmt, *diff, *revs, "--", repo=repo,
+               env=git_env(keep_repo_vars=True)).stdout
+
+
+def staged_paths(repo: Path) -> list[str]:
+    """Paths the commit being made changes; keeps GIT_INDEX_FILE (`commit -a` uses a temp index)."""
+    out = run("diff", "--cached", "--name-only", "-z", "--no-renames", repo=repo,
+              env=git_env(keep_repo_vars=True)).stdout
+    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+
+
+def author_email(repo: Path) -> str:
+    """The email of the author the commit being made will carry (`git var GIT_AUTHOR_IDENT`)."""
+    ident = run("var", "GIT_AUTHOR_IDENT", repo=repo, env=git_env(keep_repo_vars=True)).text
+    return ident.partition("<")[2].partition(">")[0]
+
+
+def current_branch(repo: Path) -> str | None:
+    """refs/heads/<name> HEAD points at, or None when detached."""
+    res = run("symbolic-ref", "--quiet", "HEAD", repo=repo, ok=frozenset({0, 1, 128}))
+    return res.text.strip() or None if res.returncode == 0 else None
+
+
+def hooks_dir(repo: Path) -> Path:
+    """The directory git runs hooks from (`--git-path hooks` follows core.hooksPath)."""
+    out = run("rev-parse", "--git-path", "hooks", repo=repo).text.strip()
+    return (repo / out).resolve()
+
+
+def run_program(path: Path, args: Iterable[str], *, cwd: Path, stdin: bytes | None) -> int:
+    """Run a chained (legacy) hook with the hook's own environment and our stderr/stdout."""
+    argv = (str(path), *args)
+    for tracer in _tracers:
+        tracer(argv)
+    sys.stdout.flush()
+    return subprocess.run(argv, cwd=cwd, input=stdin, check=False).returncode

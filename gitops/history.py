@@ -20,7 +20,8 @@ REAPPLIES_BATCH = "Reapplies-Batch"
 SOURCE_TRAILER = "trailer"
 SOURCE_LEGACY = "legacy"
 SOURCE_PULL = "pull-request"
-SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_PULL)
+SOURCE_LEDGER = "ledger"  # recorded on the ops branch with `git batch land` (issue 5)
+SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_PULL, SOURCE_LEDGER)
 
 PULL_SUBJECT = re.compile(r"\(#(\d+)\)\s*$")
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from gitops.errors import IndexUnavailable
 from gitops.history import (
+    SOURCE_LEDGER,
     SOURCE_PULL,
     BatchReport,
     BatchSummary,
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from gitops.config import Config
     from gitops.scan import Record, RepoInfo
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 APPLICATION_ID = 0x47425431  # "GBT1"
 TOOL = "git-batch history index"
 
@@ -57,6 +58,7 @@ CREATE TABLE marks(batch_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT N
 CREATE TABLE pulls(seq INTEGER NOT NULL, number INTEGER NOT NULL);
 CREATE TABLE pull_batches(number INTEGER NOT NULL, batch_id TEXT NOT NULL,
                           commits TEXT NOT NULL, ecosystems TEXT NOT NULL);
+CREATE TABLE ledger(batch_id TEXT NOT NULL, oid TEXT NOT NULL);
 CREATE TABLE recipes(path TEXT PRIMARY KEY, blob TEXT NOT NULL, ok INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE recipe_names(name TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL);
@@ -85,6 +87,7 @@ class Freshness:
     base_ref: str
     tip: str
     pulls: str  # canonical JSON of {ref: oid}
+    ledger: str = ""  # the ops branch refs' values: landings recorded with `git batch land`
 
 
 def pulls_json(pulls: dict[str, str]) -> str:
@@ -130,6 +133,7 @@ class Index:
             and self.meta("base_ref") == want.base_ref
             and self.meta("tip") == want.tip
             and self.meta("pulls") == want.pulls
+            and (self.meta("ledger") or "") == want.ledger
         )
 
     # -- queries ---------------------------------------------------------------------------
@@ -267,6 +271,7 @@ def _chunks(items: list[object] | list[int] | list[str], size: int = 500) -> Ite
 # -- writers -------------------------------------------------------------------------------
 
 ProgressFn = Callable[[int, int | None], None]
+WarnFn = Callable[[str], None]
 
 
 class _Writer:
@@ -369,6 +374,33 @@ def _pull_sets_changed(conn: sqlite3.Connection, new_oids: set[str],
                for (commits,) in conn.execute("SELECT commits FROM pull_batches"))
 
 
+def _refresh_ledger(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config,
+                    warn: WarnFn | None) -> None:
+    """Re-read the landings recorded on the verified ops branch (membership source "ledger")."""
+    from gitops import ops  # noqa: PLC0415
+    from gitops.errors import GitopsError  # noqa: PLC0415
+
+    try:
+        landings = ops.read_landings(repo, cfg)
+    except GitopsError as exc:  # untrusted or corrupt ops state: history must not trust it
+        if warn:
+            warn(f"git-batch: landings on the ops branch ignored: {exc.message}")
+        landings = {}
+    conn.execute("DELETE FROM ledger")
+    conn.executemany("INSERT INTO ledger VALUES (?, ?)",
+                     [(b, oid) for b, oids in sorted(landings.items()) for oid in oids])
+    _derive_ledger_marks(conn)
+
+
+def _derive_ledger_marks(conn: sqlite3.Connection) -> None:
+    conn.execute("DELETE FROM marks WHERE source = ?", (SOURCE_LEDGER,))
+    conn.execute(
+        "INSERT INTO marks SELECT l.batch_id, 'member', c.seq, ?, 'git batch land' "
+        "FROM ledger l JOIN commits c ON c.oid = l.oid "
+        "WHERE NOT EXISTS (SELECT 1 FROM marks m WHERE m.batch_id = l.batch_id "
+        "AND m.kind = 'member' AND m.seq = c.seq)", (SOURCE_LEDGER,))
+
+
 def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
                      paths: list[str] | None) -> None:
     """Keep the recipes at the indexed tip (name, aliases, dependencies) for the dependency
@@ -407,8 +439,8 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
     conn.executemany("INSERT INTO recipe_names VALUES (?, ?, ?)", names)
 
 
-def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path,
-               progress: ProgressFn | None = None) -> None:
+def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
+               progress: ProgressFn | None = None, warn: WarnFn | None = None) -> None:
     """Build a fresh index into dest atomically."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
@@ -434,9 +466,11 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path,
             _script(conn, INDEXES)
             _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
             _refresh_recipes(conn, repo, cfg, want.tip, None)
+            _refresh_ledger(conn, repo, cfg, warn)
             _set_meta(conn, {"tool": TOOL, "schema_version": SCHEMA_VERSION,
                              "fingerprint": want.fingerprint, "base_ref": want.base_ref,
-                             "tip": want.tip, "pulls": want.pulls, "commits": str(count)})
+                             "tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
+                             "commits": str(count)})
             conn.execute("COMMIT")
             if progress:
                 progress(count, count)
@@ -546,7 +580,8 @@ def _records(repo: RepoInfo, oids: list[str]) -> Iterator[Record]:
     return parse_log(data)
 
 
-def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path) -> bool:
+def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
+                       warn: WarnFn | None = None) -> bool:
     """Append commits since the stored tip; False when a full rebuild is needed instead."""
 
     try:
@@ -585,8 +620,13 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path)
             _refresh_pulls(conn, repo, cfg, want.tip, pulls)
         elif new_oids:
             _derive_pull_marks(conn)
+        if (idx.meta("ledger") or "") != want.ledger:
+            _refresh_ledger(conn, repo, cfg, warn)
+        elif new_oids:
+            _derive_ledger_marks(conn)
         (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
-        _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "commits": str(count)})
+        _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
+                         "commits": str(count)})
         conn.execute("COMMIT")
         return True
     except sqlite3.DatabaseError:

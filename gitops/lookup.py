@@ -49,8 +49,20 @@ def target(ctx: Context) -> Target:
     scan.check_not_shallow(ctx.repo)
     base_ref, tip = scan.resolve_base(ctx.repo, ctx.config)
     pulls = scan.list_pulls(ctx.repo, ctx.config)
-    want = Freshness(ctx.config.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls))
+    want = Freshness(ctx.config.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls),
+                     ledger_key(ctx))
     return Target(base_ref, want)
+
+
+def ledger_refs(cfg: Config) -> tuple[str, str]:
+    """The ops branch refs whose landings count as membership (local, remote-tracking)."""
+    return (f"refs/heads/{cfg.ops.branch}", f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}")
+
+
+def ledger_key(ctx: Context) -> str:
+    from gitops import gitcli  # noqa: PLC0415
+
+    return " ".join(gitcli.ref_value(ctx.repo.path, r) or "-" for r in ledger_refs(ctx.config))
 
 
 def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
@@ -63,7 +75,8 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
         if existing is not None:
             fresh = existing.is_fresh(tgt.want)
             existing.close()
-            if fresh or index_mod.update_incremental(ctx.repo, ctx.config, tgt.want, path):
+            if fresh or index_mod.update_incremental(ctx.repo, ctx.config, tgt.want, path,
+                                                     warn):
                 reopened = Index.open(path)
                 if reopened is not None:
                     return reopened
@@ -75,7 +88,7 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
                  "rebuilding it.")
     if not build:
         return None
-    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress)
+    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=progress, warn=warn)
     built = Index.open(path)
     assert built is not None, "a freshly built index must open"
     return built

@@ -19,6 +19,7 @@ from gitops.history import (
     PULL_SUBJECT,
     REAPPLIES_BATCH,
     REVERTS_BATCH,
+    SOURCE_LEDGER,
     SOURCE_LEGACY,
     SOURCE_PULL,
     SOURCE_TRAILER,
@@ -336,9 +337,13 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
             "log", "--topo-order", LOG_FORMAT, *LOG_DIFF, "--extended-regexp",
             f"--grep=\\(#{number}\\)[[:space:]]*$", base_tip, f"^{heads[number]}", "--",
             repo=repo.path).stdout)
+    landed = _landed(repo, cfg, base_tip, batch_id)
     records = list(parse_log(base_walk.result().stdout))
     seen = {r.info.oid for r in records}
-    records += [r for r in squashes if r.info.oid not in seen]
+    for extra in (*squashes, *landed.values()):
+        if extra.info.oid not in seen:
+            records.append(extra)
+            seen.add(extra.info.oid)
     order = {r.info.oid: (r.ctime, -pos) for pos, r in enumerate(records)}
     records.sort(key=lambda r: order[r.info.oid])
     classifier = Classifier(cfg)
@@ -346,15 +351,15 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
     events: list[Event] = []
     ecosystems: list[str] = []
     for seq, rec in enumerate(records, start=1):
-        c = classifier.classify(rec.message, rec.info.subject)
-        if c is None:
-            continue
+        c = classifier.classify(rec.message, rec.info.subject) or Classified((), (), (), None)
         member = next(((src, d) for b, src, d in c.members if b == batch_id), None)
         if member:
             ecosystems.extend(c.ecosystems)
         elif c.pull in carried:
             member = (SOURCE_PULL, f"#{c.pull}")
             ecosystems.extend(carried[c.pull].ecosystems)
+        elif rec.info.oid in landed:
+            member = (SOURCE_LEDGER, "git batch land")
         if member:
             members.append(Member(rec.info, seq, member[0], member[1], rec.changes))
         for kind, bid in c.events:
@@ -369,6 +374,26 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
         return report
     return replace(report, later_complete=False,
                    changed_since=changed_since(repo, cfg, base_tip, members))
+
+
+def _landed(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> dict[str, Record]:
+    """Commits on the base recorded for batch_id on the verified ops branch (`git batch land`)."""
+    import sys  # noqa: PLC0415
+
+    from gitops import ops  # noqa: PLC0415
+    from gitops.errors import GitopsError  # noqa: PLC0415
+
+    try:
+        oids = ops.read_landings(repo, cfg).get(batch_id, ())
+    except GitopsError as exc:  # untrusted or corrupt ops state: history must not trust it
+        sys.stderr.write(f"git-batch: landings on the ops branch ignored: {exc.message}\n")
+        return {}
+    on_base = [o for o in oids if gitcli.is_ancestor(repo.path, Oid(o), base_tip)]
+    if not on_base:
+        return {}
+    data = gitcli.run("log", "--no-walk=unsorted", "--stdin", LOG_FORMAT, *LOG_DIFF,
+                      repo=repo.path, stdin=("\n".join(on_base) + "\n").encode()).stdout
+    return {r.info.oid: r for r in parse_log(data)}
 
 
 def changed_since(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member]

@@ -77,26 +77,34 @@ def run(argv: list[str]) -> int | None:
             stored = fh.read()
     except (OSError, UnicodeDecodeError):
         return None
-    head = stored.split("\n", 5)
-    if len(head) != 6:
+    head = stored.split("\n", 7)
+    if len(head) != 8:
         return None
-    base_spec, base_ref, tip, prefix, pulls, output = head
+    base_spec, base_ref, tip, prefix, pulls, ledger_refs, ledger, output = head
     reader = RefReader(dirs)
     if reader.is_shallow() or reader.base(base_spec) != (base_ref, tip):
         return None
     if pulls_digest(reader.list(prefix)) != pulls:
+        return None
+    if ledger_value(reader, ledger_refs.split()) != ledger:
         return None
     sys.stdout.write(output)
     sys.stdout.flush()
     return 0
 
 
+def ledger_value(reader: RefReader, refs: list[str]) -> str:
+    """The ops branch refs' values (landings are a membership source)."""
+    return " ".join((reader.read(r) or ("", "-"))[1] for r in refs)
+
+
 def store(dirs: GitDirs, argv: list[str], *, base_spec: str, base: tuple[str, str],
-          pull_prefix: str, pulls: str, output: str) -> None:
+          pull_prefix: str, pulls: str, ledger_refs: list[str], ledger: str,
+          output: str) -> None:
     """Remember an answer computed from a fresh index, with the ref state it was computed
     from (read before the index was checked); never fails the command."""
     key = settings_key(dirs, os.environ, argv)
-    fields = (base_spec, base[0], base[1], pull_prefix, pulls)
+    fields = (base_spec, base[0], base[1], pull_prefix, pulls, " ".join(ledger_refs), ledger)
     if key is None or not _plain(argv) or any("\n" in f for f in fields):
         return
     folder = cache_dir(dirs)
