@@ -215,14 +215,6 @@ def start(*args: str, repo: Path, stdin: bytes | None = None) -> Pending:
     return Pending(argv, proc, stdin)
 
 
-def finish(proc: subprocess.Popen[bytes], argv: Iterable[str]) -> None:
-    """Wait for a process started by popen_lines; raise GitFailed on a non-zero exit."""
-    err = proc.stderr.read() if proc.stderr else b""
-    code = proc.wait()
-    if code != 0:
-        raise GitFailed(tuple(argv), code, b"", err)
-
-
 def resolve_commit(repo: Path, rev: str) -> Oid | None:
     """The commit id rev names, or None; rev is data, never an option."""
     res = run(
