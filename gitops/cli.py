@@ -385,3 +385,13 @@ cli_ops.register(main_group)
 from gitops import cli_inflight  # noqa: E402
 
 cli_inflight.register(main_group)
+
+# Enforcement (issue 7): check, hooks, hook-impl.
+from gitops import cli_hooks  # noqa: E402
+
+cli_hooks.register(main_group)
+
+# Automatic controls (issue 6): record, breaker, slo.
+from gitops import cli_controls  # noqa: E402
+
+cli_controls.register(main_group)

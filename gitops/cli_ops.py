@@ -186,15 +186,22 @@ def _gate_lines(pairs: list[tuple[str, str]]) -> str:
               envvar="GIT_BATCH_GITHUB_OUTPUT",
               help="Also append can_proceed=... and reason=... to $GITHUB_OUTPUT "
                    "[env: GIT_BATCH_GITHUB_OUTPUT].")
+@click.option("--candidate", "candidates", multiple=True, metavar="PACKAGE",
+              help="A package that could be probed (repeatable); a half-open breaker prints the "
+                   "ones to probe as probe_packages=...")
 @_fetch_option
 @click.pass_obj
-def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,
-             fetch: str | None) -> None:
+def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,  # noqa: PLR0917
+             candidates: tuple[str, ...], fetch: str | None) -> None:
     """Check before a CI stage whether the batch may run: exit 0 when it may
 
-    Prints key=value lines (can_proceed, reason, ecosystem, stage, ops_tip, trust). Exit 20: a
-    pause blocks it; 21: the ops state does not verify; 22: --fetch failed (unless
-    ops.on_unreachable = "open"); 25: no ops branch. Fails closed.
+    Prints key=value lines (can_proceed, reason, ecosystem, stage, ops_tip, trust, breaker,
+    probe_allowance, sampling, sample_rate, sample_platforms). Exit 20: a pause blocks it (a
+    manual pause always wins); 40: the breaker is open; 41: a CI-minutes budget is spent
+    (generate stage only); 21: the ops state does not verify; 22: --fetch failed (unless
+    ops.on_unreachable = "open"); 25: no ops branch. Fails closed. A half-open breaker lets
+    probe_allowance packages run; sampling=true asks to build only sample_rate of the packages
+    on sample_platforms.
 
     \b
     Example:
@@ -215,7 +222,8 @@ def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,
                 fh.write(text)
 
     try:
-        result = ops.gate(opts.context(), ecosystem=ecosystem, stage=stage, fetch=fetch)
+        result = ops.gate(opts.context(), ecosystem=ecosystem, stage=stage, fetch=fetch,
+                          candidates=candidates)
     except errors.GitopsError as exc:
         if not isinstance(exc, errors.UsageError | errors.ConfigError):
             publish([("can_proceed", "false"), ("reason", exc.message),
@@ -223,14 +231,43 @@ def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,
         raise
     for warning in result.warnings:
         _warn(warning)
-    decision = result.decision
-    publish([("can_proceed", "true" if decision.can_proceed else "false"),
-             ("reason", decision.reason), ("ecosystem", result.ecosystem),
-             ("stage", result.stage), ("ops_tip", result.tip or ""), ("trust", result.trust)])
+    decision, gc = result.decision, result.controls
+    refusal = gc.refusal if gc is not None and decision.can_proceed else ""
+    reason = decision.reason
+    if gc is not None and decision.can_proceed:
+        reason = f"{reason}; {gc.reason}"
+    publish([("can_proceed", "true" if decision.can_proceed and not refusal else "false"),
+             ("reason", reason), ("ecosystem", result.ecosystem),
+             ("stage", result.stage), ("ops_tip", result.tip or ""), ("trust", result.trust),
+             *_control_pairs(gc)])
     if not decision.can_proceed:
         raise errors.Paused(f"{result.ecosystem} may not run the {result.stage} stage: "
                             f"{decision.reason}.",
                             hint="wait for 'git batch resume', or see 'git batch status'")
+    if refusal == "breaker":
+        raise errors.BreakerOpen(
+            f"{result.ecosystem} may not run the {result.stage} stage: {gc.reason}.",  # type: ignore[union-attr]
+            hint="wait for the probe (see 'git batch status'), or 'git batch breaker reset "
+                 f"{result.ecosystem} --reason ...' once the infrastructure is fixed")
+    if refusal == "budget":
+        raise errors.BudgetExhausted(
+            f"{result.ecosystem} may not run the {result.stage} stage: {gc.reason}.",  # type: ignore[union-attr]
+            hint="wait until the window frees (see 'git batch status'), or raise budget.limits "
+                 "through a reviewed change")
+
+
+def _control_pairs(gc: Any) -> list[tuple[str, str]]:
+    if gc is None:
+        return []
+    d = gc.budget
+    pairs = [("breaker", gc.breaker.phase.replace("_", "-")),
+             ("probe_allowance", "" if gc.probe_allowance is None else str(gc.probe_allowance))]
+    if gc.probes:
+        pairs.append(("probe_packages", ",".join(gc.probes)))
+    pairs += [("sampling", "true" if d.sampling else "false"),
+              ("sample_rate", f"{d.sample_rate:g}" if d.sample_rate is not None else ""),
+              ("sample_platforms", ",".join(d.sampling))]
+    return pairs
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -284,7 +321,72 @@ def status_json(report: Any) -> dict[str, Any]:
         "ids": dict(report.state.ids), "landings": len(report.state.landings),
         "recent": [_entry_json(e) for e in report.recent],
         "warnings": list(report.warnings),
+        **_controls_json(report.controls),
     }
+
+
+def _controls_json(c: Any) -> dict[str, Any]:
+    if c is None:
+        return {}
+    from gitops.cli_controls import slo_json  # noqa: PLC0415
+
+    breakers = {v.ecosystem: {"phase": v.breaker.phase, "window": v.breaker.window,
+                              "opened_at": _iso(v.breaker.opened_at),
+                              "recovers_at": _iso(v.recovers_at), "backoff": v.breaker.backoff,
+                              "rotation": list(v.breaker.rotation),
+                              "manual": v.breaker.manual or None}
+                for v in c.breakers}
+    platforms = {b.platform: {"used": b.used, "limit": b.limit, "level": b.level,
+                              "burn_1h": round(b.burn_1h, 2), "burn_6h": round(b.burn_6h, 2),
+                              "exhausts_at": _iso(b.exhausts_at), "frees_at": _iso(b.frees_at)}
+                 for b in c.budget.platforms}
+    return {"breakers": breakers,
+            "budget": {"level": c.budget.level, "sample_rate": c.budget.sample_rate,
+                       "platforms": platforms},
+            "slo": slo_json(c.slos)}
+
+
+def _bar(fraction: float, width: int = 20) -> str:
+    filled = min(width, round(fraction * width))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def controls_text(c: Any) -> list[str]:
+    """The breakers, budget bars and SLO table of `status`."""
+    if c is None:
+        return []
+    from gitops.cli_controls import slo_lines  # noqa: PLC0415
+
+    lines = ["", "breakers:"]
+    for v in c.breakers:
+        b = v.breaker
+        rate = f"{b.window.count('P')}/{len(b.window)} passed" if b.window else "no attempts"
+        extra = ""
+        if b.phase == "open":
+            extra = (f"  tripped by hand: {b.manual}" if b.manual else
+                     f"  half-open at {_day(v.recovers_at)} (back-off {b.backoff})")
+        elif b.phase == "half_open":
+            extra = f"  probing {v.policy.probes} package(s)"
+        lines.append(f"  {v.ecosystem:<12} {b.phase.replace('_', '-'):<9}  {rate}{extra}")
+    lines += ["", "budget (CI minutes):"]
+    if not c.budget.platforms:
+        lines.append("  no limits (budget.limits) and no minutes recorded")
+    for b in c.budget.platforms:
+        if b.limit:
+            share = b.used / b.limit
+            head = (f"  {b.platform:<8} {_bar(share)} {b.used}/{b.limit} ({share:.0%}) "
+                    f"{b.level}")
+        else:
+            head = f"  {b.platform:<8} {b.used} (no limit)"
+        burn = f"  burn {b.burn_1h:.1f}/h (1h) {b.burn_6h:.1f}/h (6h)"
+        if b.exhausts_at is not None:
+            burn += f", exhausted ~{_day(b.exhausts_at)}"
+        if b.frees_at is not None:
+            burn += f", frees {_day(b.frees_at)}"
+        lines.append(head + burn)
+    lines += ["", "SLOs:"]
+    lines += [f"  {line}" for line in slo_lines(c.slos)]
+    return lines
 
 
 def _headline(view: Any, note_trial: bool) -> str:
@@ -321,6 +423,7 @@ def status_text(report: Any) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for r in rows:
         lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:6])) + "  " + r[6])
+    lines += controls_text(report.controls)
     lines.append("")
     lines.append("last operations:")
     for e in report.recent:

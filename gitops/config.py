@@ -15,9 +15,11 @@ import string
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from gitops import breaker, budget, slo
 from gitops.errors import ConfigError
 
 CONFIG_FILENAME = ".git-batch.toml"
@@ -67,12 +69,56 @@ class OpsConfig:
 
 
 @dataclass(frozen=True)
+class HooksConfig:
+    """Which commits must carry a batch trailer (issue 7: hooks and `git batch check`)."""
+
+    # "managed": every commit touching managed paths; "bots": only those by bot_identities;
+    # "off": no trailer is required (malformed or misplaced trailers are still refused)
+    require_trailer: str = "managed"
+    bot_identities: tuple[str, ...] = ()  # author emails or globs ("*[bot]@users.noreply...")
+    target_branches: tuple[str, ...] = ()  # empty: every branch; else only commits landing here
+    exempt_humans: bool = False  # with "managed": authors not in bot_identities need no trailer
+
+
+# --- automatic controls (issue 6): [breaker], [budget], [slo] ---
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """[breaker] and [breaker.ecosystems.<name>]: the circuit breaker per ecosystem."""
+
+    default: breaker.Policy = field(default_factory=breaker.Policy)
+    ecosystems: tuple[tuple[str, breaker.Policy], ...] = ()  # overrides, sorted by name
+
+    def policy_of(self, ecosystem: str) -> breaker.Policy:
+        return dict(self.ecosystems).get(ecosystem, self.default)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """[budget] and [budget.limits]: CI minutes per platform over a window."""
+
+    policy: budget.Policy = field(default_factory=budget.Policy)
+
+
+@dataclass(frozen=True)
+class SloConfig:
+    """[slo] and [slo.ecosystems]: success-rate objectives per ecosystem."""
+
+    policy: slo.Policy = field(default_factory=slo.Policy)
+
+
+@dataclass(frozen=True)
 class Config:
     batch: BatchConfig = field(default_factory=BatchConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     repo: RepoConfig = field(default_factory=RepoConfig)
     recipes: RecipesConfig = field(default_factory=RecipesConfig)
     ops: OpsConfig = field(default_factory=OpsConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    slo: SloConfig = field(default_factory=SloConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
     source: str = "defaults"  # where the file came from, for messages
 
     @property
@@ -109,6 +155,10 @@ _SECTIONS: dict[str, type[Any]] = {
     "repo": RepoConfig,
     "recipes": RecipesConfig,
     "ops": OpsConfig,
+    "breaker": BreakerConfig,
+    "budget": BudgetConfig,
+    "slo": SloConfig,
+    "hooks": HooksConfig,
 }
 
 _cache_id: dict[str, re.Pattern[str]] = {}
@@ -197,6 +247,9 @@ def _apply(base: Config, data: Mapping[str, object], src: str) -> Config:
             )
         if not isinstance(body, dict):
             raise _expect(src, section, "a table", body)
+        if section in _CONTROLS:
+            changes[section] = _CONTROLS[section](getattr(base, section), body, src)
+            continue
         current = getattr(base, section)
         known = {f.name: getattr(current, f.name) for f in fields(current)}
         updates: dict[str, object] = {}
@@ -241,6 +294,7 @@ def validate(cfg: Config, src: str) -> Config:
     if cfg.repo.base_branch.startswith("-") or any(ord(c) < 32 for c in cfg.repo.base_branch):
         raise _expect(src, "repo.base_branch", "a branch name", cfg.repo.base_branch)
     _validate_ops(cfg, src)
+    _validate_hooks(cfg, src)
     return cfg
 
 
@@ -301,6 +355,182 @@ def _validate_ops(cfg: Config, src: str) -> None:
         if not regex.fullmatch(sample):
             raise _expect(src, "ops.id_format", f"ids matching batch.id_pattern "
                           f"({cfg.batch.id_pattern}); it gives {sample!r}", ops.id_format)
+
+
+def _validate_hooks(cfg: Config, src: str) -> None:
+    hooks = cfg.hooks
+    if hooks.require_trailer not in ("managed", "bots", "off"):
+        raise _expect(src, "hooks.require_trailer", "'managed', 'bots' or 'off'",
+                      hooks.require_trailer)
+    if (hooks.require_trailer == "bots" or hooks.exempt_humans) and not hooks.bot_identities:
+        raise _expect(src, "hooks.bot_identities", "a non-empty list of bot author emails when "
+                      "require_trailer = 'bots' or exempt_humans = true", [])
+    for name in hooks.target_branches:
+        if not is_branch_name(name.removeprefix("refs/heads/")):
+            raise _expect(src, "hooks.target_branches", "branch names such as 'main'", name)
+
+
+# --- automatic controls (issue 6): parsing of [breaker], [budget], [slo] ---
+
+_PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def _known(src: str, key: str, table: Mapping[str, object], allowed: tuple[str, ...]) -> None:
+    for name in table:
+        if name not in allowed:
+            raise ConfigError(f"{src}: unknown key '{key}.{name}'.",
+                              hint=f"known keys in [{key}]: {', '.join(sorted(allowed))}")
+
+
+def _fraction(src: str, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise _expect(src, key, "a fraction between 0 and 1 (0.5 is 50 %)", value)
+    return float(value)
+
+
+def _count(src: str, key: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _expect(src, key, f"a whole number from {low} to {high}", value)
+    return value
+
+
+def _names(src: str, key: str, value: object) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise _expect(src, key, "a table", value)
+    for name in value:
+        if not _ECOSYSTEM_NAME.match(name):
+            raise _expect(src, f"{key}.{name}", "a name of lowercase letters, digits, '.', '_', "
+                          "'-'", name)
+    return value
+
+
+_BREAKER_KEYS = ("threshold", "window", "min_attempts", "recovery_minutes",
+                 "max_backoff_minutes", "probes", "package_categories")
+
+
+def _breaker_policy(base: breaker.Policy, body: Mapping[str, object], src: str, key: str
+                    ) -> breaker.Policy:
+    _known(src, key, body, _BREAKER_KEYS + (("ecosystems",) if key == "breaker" else ()))
+    p = base
+    minute = timedelta(minutes=1)
+    for name, value in body.items():
+        dotted = f"{key}.{name}"
+        if name == "threshold":
+            p = replace(p, threshold=_fraction(src, dotted, value))
+        elif name == "window":
+            p = replace(p, window=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+        elif name == "min_attempts":
+            p = replace(p, min_attempts=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+        elif name == "recovery_minutes":
+            p = replace(p, recovery=minute * _count(src, dotted, value, 1, 7 * 24 * 60))
+        elif name == "max_backoff_minutes":
+            p = replace(p, max_backoff=minute * _count(src, dotted, value, 1, 30 * 24 * 60))
+        elif name == "probes":
+            p = replace(p, probes=_count(src, dotted, value, 1, 10))
+        elif name == "package_categories":
+            cats = _coerce(src, dotted, (), value)
+            assert isinstance(cats, tuple)
+            p = replace(p, package_categories=frozenset(cats))
+    if p.min_attempts > p.window:
+        raise _expect(src, f"{key}.min_attempts", f"at most {key}.window ({p.window})",
+                      p.min_attempts)
+    if p.max_backoff < p.recovery:
+        raise _expect(src, f"{key}.max_backoff_minutes",
+                      f"at least {key}.recovery_minutes ({int(p.recovery.total_seconds() // 60)})",
+                      int(p.max_backoff.total_seconds() // 60))
+    return p
+
+
+def _parse_breaker(current: BreakerConfig, body: Mapping[str, object], src: str
+                   ) -> BreakerConfig:
+    default = _breaker_policy(current.default, body, src, "breaker")
+    overrides: dict[str, Mapping[str, object]] = {}
+    for name, table in _names(src, "breaker.ecosystems", body.get("ecosystems", {})).items():
+        if not isinstance(table, dict):
+            raise _expect(src, f"breaker.ecosystems.{name}", "a table", table)
+        overrides[name] = table
+    # an override changes only the keys it names; the rest follows [breaker]
+    merged = dict(current.ecosystems)
+    merged.update({name: _breaker_policy(default, t, src, f"breaker.ecosystems.{name}")
+                   for name, t in overrides.items()})
+    return BreakerConfig(default, tuple(sorted(merged.items())))
+
+
+def _parse_budget(current: BudgetConfig, body: Mapping[str, object], src: str) -> BudgetConfig:
+    _known(src, "budget", body, ("window", "sample_at", "stop_at", "sample_rate", "limits"))
+    p = current.policy
+    for name, value in body.items():
+        dotted = f"budget.{name}"
+        if name == "window":
+            if value not in budget.WINDOWS:
+                raise _expect(src, dotted, "'rolling' (the last 7 days) or 'calendar' (Monday "
+                              "to Sunday, UTC)", value)
+            p = replace(p, window=str(value))
+        elif name == "sample_at":
+            p = replace(p, sample_at=_fraction(src, dotted, value))
+        elif name == "stop_at":
+            p = replace(p, stop_at=_fraction(src, dotted, value))
+        elif name == "sample_rate":
+            p = replace(p, sample_rate=_fraction(src, dotted, value))
+        elif name == "limits":
+            if not isinstance(value, dict):
+                raise _expect(src, dotted, "a table of platform = minutes", value)
+            limits = dict(p.limits)
+            for platform, minutes in value.items():
+                if not _PLATFORM_NAME.match(platform):
+                    raise _expect(src, f"{dotted}.{platform}", "a platform name such as 'macos'",
+                                  platform)
+                limits[platform] = _count(src, f"{dotted}.{platform}", minutes, 1, 10**9)
+            p = replace(p, limits=tuple(sorted(limits.items())))
+    if not 0 < p.sample_at <= p.stop_at:
+        raise _expect(src, "budget.sample_at", f"above 0 and at most budget.stop_at "
+                      f"({p.stop_at})", p.sample_at)
+    if p.sample_rate <= 0:
+        raise _expect(src, "budget.sample_rate", "a fraction above 0", p.sample_rate)
+    return BudgetConfig(p)
+
+
+def _parse_slo(current: SloConfig, body: Mapping[str, object], src: str) -> SloConfig:
+    _known(src, "slo", body, ("target", "critical", "ecosystems"))
+    p = current.policy
+    if "target" in body:
+        p = replace(p, target=_fraction(src, "slo.target", body["target"]))
+    if "critical" in body:
+        p = replace(p, critical=_fraction(src, "slo.critical", body["critical"]))
+    targets = dict(p.targets)
+    for name, value in _names(src, "slo.ecosystems", body.get("ecosystems", {})).items():
+        targets[name] = _fraction(src, f"slo.ecosystems.{name}", value)
+    p = replace(p, targets=tuple(sorted(targets.items())))
+    for name, target in (("slo.target", p.target), *((f"slo.ecosystems.{n}", t)
+                                                       for n, t in p.targets)):
+        if target < p.critical:
+            raise _expect(src, name, f"at least slo.critical ({p.critical})", target)
+    return SloConfig(p)
+
+
+def controls_default_lines(section: str) -> list[str]:
+    """`key = value` lines of a controls section's defaults (for the sample config)."""
+    if section == "breaker":
+        b = breaker.Policy()
+        cats = ", ".join(f'"{c}"' for c in sorted(b.package_categories))
+        return [f"threshold = {b.threshold}", f"window = {b.window}",
+                f"min_attempts = {b.min_attempts}",
+                f"recovery_minutes = {int(b.recovery.total_seconds() // 60)}",
+                f"max_backoff_minutes = {int(b.max_backoff.total_seconds() // 60)}",
+                f"probes = {b.probes}", f"package_categories = [{cats}]",
+                "# [breaker.ecosystems.homebrew] overrides any of these per ecosystem"]
+    if section == "budget":
+        g = budget.Policy()
+        return [f'window = "{g.window}"', f"sample_at = {g.sample_at}",
+                f"stop_at = {g.stop_at}", f"sample_rate = {g.sample_rate}",
+                "# [budget.limits] macos = 1000, linux = 5000 (CI minutes per window)"]
+    o = slo.Policy()
+    return [f"target = {o.target}", f"critical = {o.critical}",
+            "# [slo.ecosystems] homebrew = 0.85 overrides the target per ecosystem"]
+
+
+_CONTROLS: dict[str, Any] = {"breaker": _parse_breaker, "budget": _parse_budget,
+                             "slo": _parse_slo}
 
 
 def parse_config_text(text: str, src: str, base: Config | None = None) -> Config:

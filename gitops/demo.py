@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gitops import gitcli
-from gitops.config import CONFIG_FILENAME, Config
+from gitops.config import CONFIG_FILENAME, Config, controls_default_lines
 from gitops.errors import UsageError
 
 MIN_COMMITS = 60
@@ -303,6 +303,9 @@ def _config_text() -> str:
         if section.name == "source":
             continue
         out += ["", f"[{section.name}]"]
+        if section.name in ("breaker", "budget", "slo"):  # nested tables (issue 6)
+            out += controls_default_lines(section.name)
+            continue
         body = getattr(_CONFIG, section.name)
         for key in fields(body):
             value = getattr(body, key.name)

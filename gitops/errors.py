@@ -170,6 +170,71 @@ class StateConflict(GitopsError):
     summary = "contended: the ops branch kept moving during the retries (EX_TEMPFAIL); run again"
 
 
+# --- enforcement (issue 7) ---
+
+
+class TrailerRefused(GitopsError):
+    exit_code = 30
+    runbook = "docs/runbooks/commit-refused.md"
+    summary = ("check/hooks: a commit lacks a valid batch trailer (missing, malformed, two ids, "
+               "legacy form, outside the trailer block)")
+
+
+class BatchBlocked(GitopsError):
+    exit_code = 31
+    runbook = "docs/runbooks/commit-refused.md"
+    summary = ("check/hooks: a batch commit for a paused ecosystem, an open breaker, or an "
+               "untrusted ops state")
+
+
+class ReintroducesReverted(GitopsError):
+    exit_code = 32
+    runbook = "docs/runbooks/commit-refused.md"
+    summary = ("check/hooks: a commit brings back a batch reverted on the base without "
+               "Reapplies-Batch")
+
+
+class PushRefused(GitopsError):
+    exit_code = 33
+    runbook = "docs/runbooks/commit-refused.md"
+    summary = ("pre-receive: the push lands batch commits without their trailers (a squash "
+               "dropped them?)")
+
+
+class HookConflict(GitopsError):
+    exit_code = 34
+    runbook = "docs/runbooks/commit-refused.md"
+    summary = "hooks install: a hook that git-batch did not write is in the way; nothing written"
+
+
+# --- automatic controls (issue 6) ---
+
+
+class BreakerOpen(GitopsError):
+    exit_code = 40
+    runbook = "docs/runbooks/breaker-open.md"
+    summary = ("gate: the ecosystem's circuit breaker is open (infrastructure failures, or "
+               "tripped by hand); do not run")
+
+
+class BudgetExhausted(GitopsError):
+    exit_code = 41
+    runbook = "docs/runbooks/budget-exhausted.md"
+    summary = ("gate: a platform used 95 % or more of its CI-minutes budget in the window; wait "
+               "until it frees")
+
+
+class SloCritical(GitopsError):
+    exit_code = 42
+    runbook = "docs/runbooks/slo-breach.md"
+    summary = "slo: an ecosystem's success rate is critical (below 50 % over 24 h or 7 d)"
+
+
+class ResultsMalformed(GitopsError):
+    exit_code = 43
+    summary = "record: a results line is not valid (the message names the line); nothing recorded"
+
+
 # Codes that are not error classes but are part of the contract.
 OK = 0
 INTERNAL_ERROR = 3
@@ -200,6 +265,17 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     OpsBranchMissing,
     OpsDiverged,
     StateConflict,
+    # enforcement (issue 7)
+    TrailerRefused,
+    BatchBlocked,
+    ReintroducesReverted,
+    PushRefused,
+    HookConflict,
+    # automatic controls (issue 6)
+    BreakerOpen,
+    BudgetExhausted,
+    SloCritical,
+    ResultsMalformed,
 )
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from random import SystemRandom
 
-from gitops import gitcli, ops_branch, scan, state
+from gitops import controls, gitcli, ops_branch, scan, state
 from gitops.config import Config, is_remote_name, render_id
 from gitops.context import Context
 from gitops.errors import (
@@ -322,10 +322,15 @@ class GateResult:
     tip: Oid | None
     trust: str  # trusted / unverified / unknown
     warnings: tuple[str, ...] = ()
+    controls: controls.GateControls | None = None  # breaker and budget (issue 6)
 
 
-def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None) -> GateResult:
-    """May ecosystem run stage? Raises StateUntrusted, RemoteUnreachable, OpsBranchMissing."""
+def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None,
+         candidates: tuple[str, ...] = ()) -> GateResult:
+    """May ecosystem run stage? Raises StateUntrusted, RemoteUnreachable, OpsBranchMissing.
+
+    A manual pause decides first (it always wins); then the breaker and the budget
+    (result.controls.refusal says which refuses)."""
     cfg = ctx.config
     [eco] = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)
     warnings: list[str] = []
@@ -349,8 +354,10 @@ def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None) 
     warnings += view.warnings
     if not view.trust.required:
         warnings += [f"{p} (not enforced)" for p in view.trust.problems]
-    decision = state.decide(view.state(), eco, stage, ctx.clock.now())
-    return GateResult(eco, stage, decision, view.tip, view.trust.label, tuple(warnings))
+    st, now = view.state(), state.utc(ctx.clock.now())
+    decision = state.decide(st, eco, stage, now)
+    gc = controls.gate_controls(st, eco, stage, now, cfg, candidates=candidates)
+    return GateResult(eco, stage, decision, view.tip, view.trust.label, tuple(warnings), gc)
 
 
 # -- status and audit -----------------------------------------------------------------------------
@@ -382,6 +389,7 @@ class StatusReport:
     scopes: tuple[ScopeStatus, ...]  # global first, then ecosystems
     recent: tuple[OpEntry, ...]
     warnings: tuple[str, ...] = ()
+    controls: controls.StatusControls | None = None  # breakers, budget, SLOs (issue 6)
 
 
 def _entry(check: CommitCheck, signers: AllowedSigners) -> OpEntry:
@@ -431,7 +439,15 @@ def status(ctx: Context, *, fetch: str | None = None) -> StatusReport:
     if note:
         warnings.insert(0, note)
     return StatusReport(view, now, st, tuple(scopes),
-                        tuple(_entry(c, view.signers) for c in recent), tuple(warnings))
+                        tuple(_entry(c, view.signers) for c in recent), tuple(warnings),
+                        controls.status_controls(st, now, ctx.config))
+
+
+def slo_report(ctx: Context, *, fetch: str | None = None) -> tuple[View,
+                                                                    controls.StatusControls]:
+    """The SLOs (and the rest of the controls) from the verified state."""
+    view = read_view(ctx, remote=fetch, fetch=fetch is not None)
+    return view, controls.status_controls(view.state(), state.utc(ctx.clock.now()), ctx.config)
 
 
 @dataclass(frozen=True)
@@ -738,10 +754,10 @@ def init(ctx: Context, *, push: str | None = None) -> WriteResult:
     return _write(ctx, None, push=push, action="ops init")
 
 
-def _planner(op: Operation, render: Callable[[State, State, datetime], str] | None = None
-             ) -> Planner:
+def _planner(op: Operation, render: Callable[[State, State, datetime], str] | None = None,
+             policy_of: state.PolicyOf | None = None) -> Planner:
     def plan(old: State, now: datetime, op_id: str) -> tuple[State, str, str]:
-        new = state.apply(old, op, now)
+        new = state.apply(old, op, now, policy_of)
         reserved = render(old, new, now) if render is not None and new is not old else ""
         return new, state.format_message(op, reserved_id=reserved, op_id=op_id), reserved
     return plan
@@ -855,3 +871,41 @@ def land(ctx: Context, batch_id: str, commits: tuple[str, ...], *,
         oids.append(oid)
     op = state.LandOp(batch_id, tuple(sorted(set(oids))))
     return _write(ctx, _planner(op), push=push, action="land", base=(base_ref, base_tip))
+
+
+# -- automatic controls (issue 6) -----------------------------------------------------------------
+
+
+def record(ctx: Context, *, ecosystem: str, results: str | None = None, source: str = "-",
+           passed: int | None = None, failed: int | None = None, minutes: tuple[str, ...] = (),
+           push: str | None = None) -> WriteResult:
+    """Record one CI run of ecosystem (a results file's text, or counts) as one signed commit;
+    on contention the *operation* is re-applied to the new tip (breaker, SLO and budget)."""
+    cfg = ctx.config
+    [eco] = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)
+    extra = controls.parse_minutes(minutes)
+    if results is not None:
+        if passed is not None or failed is not None:
+            raise UsageError("pass either --results or --passed/--failed, not both.")
+        op = controls.record_from_results(eco, controls.parse_results(results, source), extra,
+                                          cfg.breaker.policy_of(eco))
+    elif passed is not None or failed is not None:
+        op = controls.record_from_counts(eco, passed or 0, failed or 0, extra)
+    elif extra:
+        op = controls.record_from_counts(eco, 0, 0, extra)
+    else:
+        raise UsageError("nothing to record.",
+                         hint="pass --results run.jsonl, or --passed N --failed M")
+    return _write(ctx, _planner(op, policy_of=cfg.breaker.policy_of), push=push, action="record")
+
+
+def breaker_action(ctx: Context, *, ecosystem: str, action: str, reason: str,
+                   push: str | None = None) -> WriteResult:
+    """Reset (close) or trip (open until reset) the breaker of ecosystem by hand."""
+    [eco] = state.check_ecosystems([ecosystem], ctx.config.ops.ecosystems)
+    if action not in state.BREAKER_ACTIONS:
+        raise UsageError(f"breaker action '{action}' is not one of "
+                         f"{', '.join(state.BREAKER_ACTIONS)}.")
+    op = state.BreakerOp(eco, action, state.check_text("--reason", reason, required=True))
+    return _write(ctx, _planner(op, policy_of=ctx.config.breaker.policy_of), push=push,
+                  action=f"breaker {action}")

@@ -7,6 +7,11 @@ re-applies the *operation* to the new tip rather than its file (DESIGN.md "Ops b
 rules"). Each commit message carries its operation in trailers (`format_message` and `parse_op`
 round-trip), so the ops history replays to the tip's state: `replay(history) == tip`.
 
+Issue 6 adds the automatic controls (schema_version 2; version 1 documents still load): one
+circuit breaker per ecosystem (gitops/breaker.py), hourly outcome buckets per ecosystem for the
+SLOs and hourly CI minutes per platform for the budget (gitops/budget.py), only as far back as
+their windows need (RETENTION), so the state stays bounded; the full history is the ops log.
+
 Nothing here reads the clock, the environment, files or git: callers pass `now`.
 """
 
@@ -14,14 +19,18 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from gitops import breaker
+from gitops.breaker import Breaker
 from gitops.errors import StateCorrupt, UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 (issue 5) has no controls; it is read as such
+RETENTION = timedelta(days=8)  # outcome and minute buckets kept: the 7-day windows + 1 day
 STATE_FILE = "state.toml"
 LEVELS = ("freeze", "stop")  # freeze: no merges; stop: nothing runs
 STAGES = ("generate", "merge")
@@ -37,8 +46,19 @@ BATCH_ID = "Batch-Id"
 LANDED_COMMIT = "Landed-Commit"
 ID_FLOOR = "Id-Floor"
 OP_ID = "Op-Id"  # random per operation: two writers never produce the same commit object
+PASSED = "Passed"
+FAILED = "Failed"
+SKIPPED = "Skipped"
+COUNTED = "Counted"  # "<counted passes>/<counted failures> <last outcomes>" for the breaker
+FAILED_PACKAGE = "Failed-Package"
+MINUTES = "Minutes"  # "<platform>=<minutes>"
+ACTION = "Action"  # breaker reset / trip
 _TRAILER_KEYS = frozenset({OP, ECOSYSTEM, LEVEL, INCIDENT, UNTIL, BATCH_ID, LANDED_COMMIT,
-                           ID_FLOOR, OP_ID})
+                           ID_FLOOR, OP_ID, PASSED, FAILED, SKIPPED, COUNTED, FAILED_PACKAGE,
+                           MINUTES, ACTION})
+MAX_FAILED_NAMES = 20  # failed packages a record carries (for probe rotation)
+BREAKER_ACTIONS = ("reset", "trip")
+_PACKAGE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,200}$")
 
 MAX_TEXT = 500  # reasons and incident references: one line, bounded
 _HEADER = "# git-batch ops state: written by `git batch`; every change is a signed commit.\n"
@@ -72,6 +92,13 @@ class State:
     ecosystems: Mapping[str, Pause] = field(default_factory=dict)
     ids: Mapping[str, int] = field(default_factory=dict)  # UTC day -> last sequence reserved
     landings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id -> commit ids
+    breakers: Mapping[str, Breaker] = field(default_factory=dict)  # only non-default ones
+    # ecosystem -> hour (UTC) -> (passed, failed); platform -> hour -> CI minutes
+    outcomes: Mapping[str, Mapping[datetime, tuple[int, int]]] = field(default_factory=dict)
+    minutes: Mapping[str, Mapping[datetime, int]] = field(default_factory=dict)
+
+    def breaker_of(self, ecosystem: str) -> Breaker:
+        return self.breakers.get(ecosystem, Breaker())
 
     def pause_of(self, scope: str) -> Pause | None:
         return self.global_pause if scope == GLOBAL else self.ecosystems.get(scope)
@@ -108,7 +135,29 @@ class LandOp:
     commits: tuple[str, ...]  # full commit ids on the base branch
 
 
-Operation = PauseOp | ResumeOp | ReserveIdOp | LandOp
+@dataclass(frozen=True)
+class RecordOp:
+    """The results of one CI run of an ecosystem (issue 6)."""
+
+    kind: ClassVar[str] = "record"
+    ecosystem: str
+    passed: int
+    failed: int
+    skipped: int
+    run: breaker.Run  # what the breaker counts
+    minutes: tuple[tuple[str, int], ...] = ()  # (platform, CI minutes), sorted
+
+
+@dataclass(frozen=True)
+class BreakerOp:
+    kind: ClassVar[str] = "breaker"
+    ecosystem: str
+    action: str  # "reset" or "trip"
+    reason: str
+
+
+Operation = PauseOp | ResumeOp | ReserveIdOp | LandOp | RecordOp | BreakerOp
+PolicyOf = Callable[[str], breaker.Policy]  # ecosystem -> its breaker policy (from the config)
 INIT = "init"  # the Op trailer of the root commit, which holds State()
 
 
@@ -134,8 +183,55 @@ def day_of(now: datetime) -> str:
     return utc(now).date().isoformat()
 
 
-def apply(state: State, op: Operation, now: datetime) -> State:
-    """The state after op at now; the same object when op changes nothing (nothing to commit)."""
+def _default_policy(_ecosystem: str) -> breaker.Policy:
+    return breaker.Policy()
+
+
+def hour_of(now: datetime) -> datetime:
+    return utc(now).replace(minute=0, second=0)
+
+
+def _pruned(buckets: Mapping[str, Mapping[datetime, Any]], now: datetime
+            ) -> dict[str, dict[datetime, Any]]:
+    horizon = hour_of(now - RETENTION)
+    out = {name: {h: v for h, v in per.items() if h >= horizon} for name, per in buckets.items()}
+    return {name: per for name, per in out.items() if per}
+
+
+def _with_breaker(state: State, ecosystem: str, b: Breaker) -> State:
+    breakers = {k: v for k, v in state.breakers.items() if k != ecosystem}
+    if not b.is_default:
+        breakers[ecosystem] = b
+    return replace(state, breakers=breakers)
+
+
+def _apply_controls(state: State, op: RecordOp | BreakerOp, now: datetime,
+                    policy_of: PolicyOf) -> State:
+    policy = policy_of(op.ecosystem)
+    old = state.breaker_of(op.ecosystem)
+    if isinstance(op, BreakerOp):
+        new = breaker.reset(old) if op.action == "reset" else breaker.trip(old, op.reason, now)
+        return _with_breaker(state, op.ecosystem, new)
+    hour = hour_of(now)
+    outcomes = _pruned(state.outcomes, now)
+    if op.passed or op.failed:
+        per = outcomes.setdefault(op.ecosystem, {})
+        p, f = per.get(hour, (0, 0))
+        per[hour] = (p + op.passed, f + op.failed)
+    minutes = _pruned(state.minutes, now)
+    for platform, used in op.minutes:
+        if used:
+            per_platform = minutes.setdefault(platform, {})
+            per_platform[hour] = per_platform.get(hour, 0) + used
+    candidate = replace(state, outcomes=outcomes, minutes=minutes)
+    return _with_breaker(candidate, op.ecosystem, breaker.record(old, op.run, now, policy))
+
+
+def apply(state: State, op: Operation, now: datetime, policy_of: PolicyOf | None = None) -> State:
+    """The state after op at now; the same object when op changes nothing (nothing to commit).
+
+    policy_of gives the breaker policy of an ecosystem (the configuration); defaults otherwise.
+    """
     now = utc(now)
     seq = state.seq + 1
     if isinstance(op, PauseOp):
@@ -159,6 +255,8 @@ def apply(state: State, op: Operation, now: datetime) -> State:
                                                    if k not in op.ecosystems})
         else:
             candidate = replace(state, global_pause=None)
+    elif isinstance(op, RecordOp | BreakerOp):
+        candidate = _apply_controls(state, op, now, policy_of or _default_policy)
     elif isinstance(op, ReserveIdOp):
         today = now.date().isoformat()
         ids = dict(state.ids)
@@ -173,11 +271,12 @@ def apply(state: State, op: Operation, now: datetime) -> State:
     return replace(candidate, seq=seq)
 
 
-def replay(history: Iterable[tuple[Operation, datetime]]) -> State:
+def replay(history: Iterable[tuple[Operation, datetime]], policy_of: PolicyOf | None = None
+           ) -> State:
     """The state that applying history in order to an empty state gives."""
     state = State()
     for op, now in history:
-        state = apply(state, op, now)
+        state = apply(state, op, now, policy_of)
     return state
 
 
@@ -229,6 +328,19 @@ def describe_pause(scope: str, pause: Pause) -> str:
 
 
 # -- input checks (raise UsageError; the CLI shows them) ------------------------------------------
+
+
+_PLATFORM = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def is_package(name: str) -> bool:
+    """A package name a record may carry in a trailer: no spaces or control characters."""
+    return bool(_PACKAGE.match(name))
+
+
+def is_platform(name: str) -> bool:
+    return bool(_PLATFORM.match(name))
+
 
 
 def check_text(what: str, text: str, *, required: bool) -> str:
@@ -308,6 +420,17 @@ def _pause_doc(p: Pause) -> dict[str, Any]:
     return doc
 
 
+def _breaker_doc(b: Breaker) -> dict[str, Any]:
+    doc: dict[str, Any] = {"phase": b.phase, "window": b.window, "backoff": b.backoff}
+    if b.opened_at is not None:
+        doc["opened_at"] = iso(b.opened_at)
+    if b.rotation:
+        doc["rotation"] = list(b.rotation)
+    if b.manual:
+        doc["manual"] = b.manual
+    return doc
+
+
 def dumps(state: State) -> bytes:
     """Deterministic TOML: the same state always gives the same bytes (sorted, UTC, seconds)."""
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "seq": state.seq}
@@ -323,6 +446,14 @@ def dumps(state: State) -> bytes:
         doc["ids"] = {k: state.ids[k] for k in sorted(state.ids)}
     if state.landings:
         doc["landings"] = {k: list(state.landings[k]) for k in sorted(state.landings)}
+    if state.breakers:
+        doc["breakers"] = {k: _breaker_doc(state.breakers[k]) for k in sorted(state.breakers)}
+    if state.outcomes:
+        doc["outcomes"] = {k: {iso(h): list(v[h]) for h in sorted(v)}
+                           for k, v in sorted(state.outcomes.items())}
+    if state.minutes:
+        doc["minutes"] = {k: {iso(h): v[h] for h in sorted(v)}
+                          for k, v in sorted(state.minutes.items())}
     import tomli_w  # noqa: PLC0415 - only writers need it; gate and status stay lighter
 
     return (_HEADER + tomli_w.dumps(doc)).encode()
@@ -385,6 +516,42 @@ def _pause(value: object, where: str) -> Pause:
                  _time(t["since"], f"{where}.since"), until, _int(t["seq"], f"{where}.seq"))
 
 
+def _breaker(value: object, where: str) -> Breaker:
+    t = _table(value, where)
+    _keys(t, where, {"phase", "window", "backoff", "opened_at", "rotation", "manual"},
+          {"phase", "window", "backoff"})
+    phase = _str(t, "phase", where)
+    if phase not in breaker.PHASES:
+        raise _Bad(f"'{where}.phase' must be one of {', '.join(breaker.PHASES)}")
+    window = _str(t, "window", where)
+    if len(window) > breaker.MAX_WINDOW or set(window) - {breaker.PASS, breaker.FAIL}:
+        raise _Bad(f"'{where}.window' must be at most {breaker.MAX_WINDOW} of P and F")
+    rotation = t.get("rotation", [])
+    if (not isinstance(rotation, list) or len(rotation) > breaker.MAX_ROTATION
+            or not all(isinstance(r, str) and _PACKAGE.match(r) for r in rotation)):
+        raise _Bad(f"'{where}.rotation' must be a list of package names")
+    opened = _time(t["opened_at"], f"{where}.opened_at") if "opened_at" in t else None
+    if phase != "closed" and opened is None:
+        raise _Bad(f"'{where}' is {phase} but lacks 'opened_at'")
+    return Breaker(phase, window, opened, _int(t["backoff"], f"{where}.backoff"),
+                   tuple(rotation), _str(t, "manual", where))
+
+
+def _hourly(value: object, where: str, pair: bool) -> dict[datetime, Any]:
+    out: dict[datetime, Any] = {}
+    for hour, v in _table(value, where).items():
+        h = _time(hour, f"{where} key")
+        if h.minute or h.second:
+            raise _Bad(f"'{where}' key '{hour}' is not the start of an hour")
+        if pair:
+            if not isinstance(v, list) or len(v) != 2:
+                raise _Bad(f"'{where}.{hour}' must be [passed, failed]")
+            out[h] = (_int(v[0], f"{where}.{hour}"), _int(v[1], f"{where}.{hour}"))
+        else:
+            out[h] = _int(v, f"{where}.{hour}")
+    return out
+
+
 def loads(data: bytes, where: str) -> State:
     """Parse state.toml; StateCorrupt naming where (the commit) and the first problem."""
     try:
@@ -398,10 +565,11 @@ def loads(data: bytes, where: str) -> State:
 
 
 def _from_doc(doc: dict[str, Any]) -> State:
-    _keys(doc, "", {"schema_version", "seq", "pause", "ids", "landings"},
+    version = doc.get("schema_version")
+    controls = {"breakers", "outcomes", "minutes"} if version == SCHEMA_VERSION else set()
+    _keys(doc, "", {"schema_version", "seq", "pause", "ids", "landings", *controls},
           {"schema_version", "seq"})
-    version = doc["schema_version"]
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         newer = isinstance(version, int) and version > SCHEMA_VERSION
         raise _Bad(f"schema_version {version!r} is not {SCHEMA_VERSION}"
                    + (" (written by a newer git-batch: upgrade)" if newer else ""))
@@ -425,7 +593,13 @@ def _from_doc(doc: dict[str, Any]) -> State:
     for p in (glob, *ecos.values()):
         if p is not None and p.seq > seq:
             raise _Bad(f"a pause has seq {p.seq}, after the state's seq {seq}")
-    return State(seq, glob, ecos, ids, landings)
+    breakers = {name: _breaker(v, f"breakers.{name}")
+                for name, v in _table(doc.get("breakers", {}), "breakers").items()}
+    outcomes = {name: _hourly(v, f"outcomes.{name}", True)
+                for name, v in _table(doc.get("outcomes", {}), "outcomes").items()}
+    minutes = {name: _hourly(v, f"minutes.{name}", False)
+               for name, v in _table(doc.get("minutes", {}), "minutes").items()}
+    return State(seq, glob, ecos, ids, landings, breakers, outcomes, minutes)
 
 
 # -- commit messages ------------------------------------------------------------------------------
@@ -470,6 +644,19 @@ def format_message(op: Operation, *, reserved_id: str = "", op_id: str = "") -> 
             trailers.append((ECOSYSTEM, op.ecosystem))
         if op.floor:
             trailers.append((ID_FLOOR, str(op.floor)))
+    elif isinstance(op, RecordOp):
+        subject = (f"record {op.ecosystem}: {op.passed} passed, {op.failed} failed, "
+                   f"{op.skipped} skipped")
+        run = op.run
+        trailers += [(ECOSYSTEM, op.ecosystem), (PASSED, str(op.passed)),
+                     (FAILED, str(op.failed)), (SKIPPED, str(op.skipped)),
+                     (COUNTED, f"{run.passes}/{run.failures} {run.counted or '-'}")]
+        trailers += [(FAILED_PACKAGE, name) for name in run.failed_packages]
+        trailers += [(MINUTES, f"{platform}={used}") for platform, used in op.minutes]
+    elif isinstance(op, BreakerOp):
+        subject = f"breaker {op.action} {op.ecosystem}"
+        body = op.reason
+        trailers += [(ECOSYSTEM, op.ecosystem), (ACTION, op.action)]
     else:
         n = len(op.commits)
         subject = f"record where {op.batch_id} landed ({n} commit{'s' if n != 1 else ''})"
@@ -499,6 +686,22 @@ def parse_trailers(message: str) -> tuple[list[tuple[str, str]], str, str]:
     return pairs, subject, "\n\n".join(paragraphs[1:-1])
 
 
+def _parse_record(ecosystem: str, one: Callable[[str], str], values: dict[str, list[str]]
+                  ) -> RecordOp | None:
+    totals, _sep, counted = one(COUNTED).partition(" ")
+    passes, _slash, failures = totals.partition("/")
+    counted = "" if counted == "-" else counted
+    if set(counted) - {breaker.PASS, breaker.FAIL}:
+        return None
+    minutes = []
+    for item in values.get(MINUTES, []):
+        platform, _eq, used = item.partition("=")
+        minutes.append((platform, int(used)))
+    run = breaker.Run(counted, int(passes), int(failures), tuple(values.get(FAILED_PACKAGE, [])))
+    return RecordOp(ecosystem, int(one(PASSED)), int(one(FAILED)), int(one(SKIPPED)), run,
+                    tuple(minutes))
+
+
 def parse_op(message: str) -> Operation | str | None:
     """The operation a commit message carries, INIT for the root, None when it carries none."""
     pairs, _subject, body = parse_trailers(message)
@@ -526,6 +729,10 @@ def parse_op(message: str) -> Operation | str | None:
             return ReserveIdOp(one(ECOSYSTEM), int(one(ID_FLOOR, "0")))
         if kind == LandOp.kind and one(BATCH_ID):
             return LandOp(one(BATCH_ID), tuple(values.get(LANDED_COMMIT, [])))
+        if kind == RecordOp.kind and len(ecos) == 1:
+            return _parse_record(ecos[0], one, values)
+        if kind == BreakerOp.kind and len(ecos) == 1 and one(ACTION) in BREAKER_ACTIONS:
+            return BreakerOp(ecos[0], one(ACTION), body)
     except (_Bad, ValueError):
         return None
     return None

@@ -66,4 +66,4 @@ def test_revert_commit_is_signed_when_git_signs_commits(
     assert out.commit is not None
     allowed = repo.path / ".git-batch" / "allowed_signers"
     repo.git("config", "gpg.ssh.allowedSignersFile", str(allowed))
-    assert "G" == repo.git("log", "-1", "--format=%G?", out.commit).strip()
+    assert repo.git("log", "-1", "--format=%G?", out.commit).strip() == "G"

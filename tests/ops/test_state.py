@@ -172,7 +172,7 @@ def test_toml_round_trip_and_determinism(s: State) -> None:
 
 @pytest.mark.parametrize(("text", "needle"), [
     ("schema_version = 1\nseq = [", "not a valid ops state"),
-    ("schema_version = 2\nseq = 0\n", "newer git-batch"),
+    ("schema_version = 3\nseq = 0\n", "newer git-batch"),
     ("seq = 0\n", "'schema_version' is missing"),
     ("schema_version = 1\nseq = 0\nextra = 1\n", "unknown key 'extra'"),
     ("schema_version = 1\nseq = 1\n[pause.global]\nlevel = 'halt'\nreason = 'r'\n"

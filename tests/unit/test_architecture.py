@@ -10,9 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gitops"
 
-PURE = {"trailers", "history", "render", "errors"}
+PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo"}
 ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"},
-           "click": {"cli", "cli_ops", "cli_inflight"}}
+           "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks",
+                     "cli_controls"}}
 
 
 def imports(module: Path) -> set[str]:

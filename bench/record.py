@@ -1,0 +1,111 @@
+"""Benchmark: `git batch record` of a 500-package results file + signed commit, and `git batch
+gate` with breaker and budget, both as whole processes.
+
+Usage: python bench/record.py [--runs 15] [--packages 500] [--commits 2000]
+
+Builds a registry with the demo generator in a temp dir, an ed25519 signing key listed in
+`.git-batch/allowed_signers`, a budget config and an ops branch, all under a throwaway HOME
+(your git configuration is neither read nor changed). Then times `git batch record --results`
+(each run is one more signed commit), `git batch gate --stage generate` and
+`git batch --version` (the start-up floor). Prints the medians and the issue's targets
+(record <= 300 ms, gate <= 100 ms). Never part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.ops import timed  # noqa: E402
+from gitops import demo  # noqa: E402
+
+RECORD_TARGET = 0.300
+GATE_TARGET = 0.100
+
+
+def results_file(path: Path, packages: int) -> None:
+    rng = random.Random(6)
+    lines = []
+    for i in range(packages):
+        roll = rng.random()
+        outcome = "passed" if roll < 0.9 else "failed" if roll < 0.97 else "skipped"
+        row: dict[str, object] = {"package": f"pkg-{i:04d}", "outcome": outcome,
+                                  "minutes": {"linux": rng.randint(1, 5)}}
+        if outcome == "failed":
+            row["category"] = rng.choice(["validation", "network", "timeout"])
+        lines.append(json.dumps(row))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--packages", type=int, default=500)
+    ap.add_argument("--commits", type=int, default=2000, help="commits of the registry")
+    args = ap.parse_args()
+
+    if shutil.which("git-batch") is None:
+        raise SystemExit("git-batch is not on PATH; activate the venv")
+    work = Path(tempfile.mkdtemp(prefix="git-batch-bench-record-"))
+    home = work / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
+    key = work / "operator"
+    subprocess.run(("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@example.com",
+                    "-f", str(key)), check=True)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Bench Operator\n\temail = ops@example.com\n"
+        f"\tsigningkey = {key}.pub\n[gpg]\n\tformat = ssh\n[init]\n\tdefaultBranch = main\n")
+    repo = work / "registry"
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        demo.generate(repo, commits=args.commits, seed=7)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+    def git(*argv: str) -> None:
+        subprocess.run(("git", *argv), cwd=repo, env=env, capture_output=True, check=True)
+
+    signers = repo / ".git-batch" / "allowed_signers"
+    signers.parent.mkdir(exist_ok=True)
+    signers.write_text(f"ops@example.com {Path(f'{key}.pub').read_text()}")
+    git("add", ".git-batch/allowed_signers")
+    git("commit", "-q", "--no-gpg-sign", "-m", "allow the ops signer")
+    (repo / ".git-batch.toml").write_text("[budget.limits]\nlinux = 10000000\nmacos = 1000\n")
+    subprocess.run(("git", "batch", "ops", "init"), cwd=repo, env=env, capture_output=True,
+                   check=True)
+    run_jsonl = work / "run.jsonl"
+    results_file(run_jsonl, args.packages)
+    print(f"registry: {args.commits} commits; results file: {args.packages} packages; "
+          f"{args.runs} runs each, median of whole processes")
+    record = timed(["git", "batch", "record", "--ecosystem", "cargo", "--results",
+                    str(run_jsonl), "--minutes", "macos=3"], repo, env, args.runs)
+    gate = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "generate"], repo,
+                 env, args.runs)
+    startup = timed(["git", "batch", "--version"], repo, env, args.runs)
+    print(f"{'git batch record (500 packages, signed)':42} {record * 1000:7.1f} ms")
+    print(f"{'git batch gate (breaker + budget)':42} {gate * 1000:7.1f} ms")
+    print(f"{'git batch --version (start-up floor)':42} {startup * 1000:7.1f} ms")
+    print(f"target: record <= {RECORD_TARGET * 1000:.0f} ms: "
+          f"{'met' if record <= RECORD_TARGET else 'MISSED'}; gate <= "
+          f"{GATE_TARGET * 1000:.0f} ms: {'met' if gate <= GATE_TARGET else 'MISSED'}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

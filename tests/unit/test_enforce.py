@@ -1,0 +1,83 @@
+"""Pure enforcement rules (issue 7): policy, message cleanup, refusals without git."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from gitops import enforce
+from gitops.config import Config, HooksConfig
+from gitops.enforce import Candidate, OpsFacts
+from gitops.errors import PushRefused, TrailerRefused
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+CFG = Config()
+
+
+def _policy(**kw: object) -> Config:
+    return replace(CFG, hooks=replace(HooksConfig(), **kw))  # type: ignore[arg-type]
+
+
+def _cand(message: str, paths: tuple[str, ...] = ("recipes/a.toml",), email: str = "a@x",
+          merge: bool = False) -> Candidate:
+    return Candidate("f" * 40, message, email, paths, merge=merge)
+
+
+def _rules(cfg: Config, c: Candidate, door: enforce.Door = "check",
+           target: str | None = None) -> list[str]:
+    return [r.rule for r in enforce.refusals(cfg, c, door=door, target=target,
+                                             ops=OpsFacts("absent"), reverted=frozenset(),
+                                             now=NOW)]
+
+
+def test_requires_trailer_policy_modes() -> None:
+    c = _cand("x\n")
+    assert _rules(CFG, c) == ["missing-trailer"]
+    assert _rules(_policy(require_trailer="off"), c) == []
+    assert _rules(CFG, _cand("x\n", paths=("docs/a.md",))) == []
+    assert _rules(CFG, _cand("x\n", merge=True)) == []
+    bots = _policy(require_trailer="bots", bot_identities=("*[bot]@users.noreply.github.com",))
+    assert _rules(bots, c) == []
+    assert _rules(bots, _cand("x\n", email="renovate[bot]@users.noreply.github.com")) == [
+        "missing-trailer"]
+    assert _rules(bots, _cand("x\n", email="renovateb@users.noreply.github.com")) == []
+
+
+def test_target_branches_limit_where_the_rule_applies() -> None:
+    cfg = _policy(target_branches=("main",))
+    c = _cand("x\n")
+    assert _rules(cfg, c, target="refs/heads/main") == ["missing-trailer"]
+    assert _rules(cfg, c, target="refs/heads/feature") == []
+    assert _rules(cfg, c, target=None) == ["missing-trailer"]  # unknown: fail closed
+
+
+def test_receive_door_says_how_to_keep_trailers_in_a_squash() -> None:
+    [r] = enforce.refusals(CFG, _cand("x\n"), door="receive", target="refs/heads/main",
+                           ops=OpsFacts("absent"), reverted=frozenset(), now=NOW)
+    assert r.error is PushRefused and "keep the trailers in the squash" in r.fix
+    [r] = enforce.refusals(CFG, _cand("x\n"), door="commit", target=None,
+                           ops=OpsFacts("absent"), reverted=frozenset(), now=NOW)
+    assert r.error is TrailerRefused and "GIT_BATCH_ID" in r.fix
+
+
+def test_clean_message_drops_comments_and_the_scissors_tail() -> None:
+    text = ("subj\n\nBatch-Id: 2026-01-28-001\n# Please enter\n"
+            "# ------------------------ >8 ------------------------\ndiff --git a b\n")
+    assert enforce.clean_message(text) == "subj\n\nBatch-Id: 2026-01-28-001\n"
+
+
+def test_reverted_batch_and_reapply_trailer() -> None:
+    msg = "x\n\nBatch-Id: 2026-01-28-001\n"
+    reverted = frozenset({"2026-01-28-001"})
+    refs = enforce.revert_refusals(CFG, _cand(msg), reverted)
+    assert [r.rule for r in refs] == ["reverted-batch"]
+    ok = msg + "Reapplies-Batch: 2026-01-28-001\n"
+    assert enforce.revert_refusals(CFG, _cand(ok), reverted) == []
+    assert enforce.revert_refusals(CFG, _cand(msg, paths=("docs/x",)), reverted) == []
+
+
+def test_untrusted_ops_state_refuses_only_batch_commits() -> None:
+    bad = OpsFacts("untrusted", "tip 1234 is not signed")
+    [r] = enforce.ops_refusals(CFG, _cand("x\n\nBatch-Id: 2026-01-28-001\n"), bad, NOW)
+    assert r.rule == "ops-untrusted" and "tip 1234 is not signed" in r.reason
+    assert enforce.ops_refusals(CFG, _cand("x\n"), bad, NOW) == []
