@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from gitops import __version__, errors, gitcli, render
+from gitops.cli_common import emit as _emit
 from gitops.context import Context, load_context
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -26,9 +27,6 @@ class Options:
         return load_context(self.repo, self.config, self.base, os.environ)
 
 
-def _emit(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
 from gitops import errors
-from gitops.cli_ops import JSON_SCHEMA_VERSION, _emit, _fetch_option, _push_option, _written
-from gitops.context import Context
-
-
-class _Options(Protocol):
-    def context(self) -> Context: ...
+from gitops.cli_common import JSON_SCHEMA_VERSION
+from gitops.cli_common import Options as _Options
+from gitops.cli_common import emit as _emit
+from gitops.cli_ops import _fetch_option, _push_option, _written
 
 
 @click.command("record")

@@ -9,22 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
-from gitops.context import Context
-
-JSON_SCHEMA_VERSION = 1
-
-
-class _Options(Protocol):
-    def context(self) -> Context: ...
-
-
-def _emit(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+from gitops.cli_common import JSON_SCHEMA_VERSION
+from gitops.cli_common import Options as _Options
+from gitops.cli_common import emit as _emit
 
 
 def check_json(report: Any) -> dict[str, Any]:
