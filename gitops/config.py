@@ -8,7 +8,6 @@ silently fall back to a default during an incident).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 import string
@@ -146,6 +145,8 @@ def _fingerprint(cfg: Config) -> str:
         "recipes": [list(cfg.recipes.dependency_fields), cfg.recipes.alias_field,
                     cfg.recipes.protected_marker],
     }
+    import hashlib  # noqa: PLC0415 - loads OpenSSL (3 ms); only the index needs the digest
+
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -7,11 +7,9 @@ with `resolve_commit()` first, so only 40-hex ids reach later command lines.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +130,9 @@ def run_streaming(
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
+    import contextlib  # noqa: PLC0415 - only the demo generator streams; keep start-up light
+    import tempfile  # noqa: PLC0415
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             argv, cwd=repo, stdin=subprocess.PIPE, stdout=out, stderr=err, env=git_env()
