@@ -46,17 +46,10 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int, ok: tuple[
     return statistics.median(samples)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=15)
-    ap.add_argument("--ops", type=int, default=50, help="operations on the ops branch")
-    ap.add_argument("--commits", type=int, default=2000, help="commits of the registry")
-    args = ap.parse_args()
-
-    tool = shutil.which("git-batch")
-    if tool is None:
-        raise SystemExit("git-batch is not on PATH; activate the venv")
-    work = Path(tempfile.mkdtemp(prefix="git-batch-bench-ops-"))
+def signed_registry(commits: int, prefix: str) -> tuple[Path, dict[str, str], Path]:
+    """(work dir, environment, registry): a demo registry in an isolated HOME whose git signs
+    with a fresh ssh key listed in .git-batch/allowed_signers on main (bench/record.py too)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     home = work / "home"
     home.mkdir()
     # PYTHONDONTWRITEBYTECODE would make every run compile gitops from source (about 100 ms
@@ -75,20 +68,34 @@ def main() -> None:
     os.environ.clear()
     os.environ.update(env)
     try:
-        demo.generate(repo, commits=args.commits, seed=7)
+        demo.generate(repo, commits=commits, seed=7)
     finally:
         os.environ.clear()
         os.environ.update(saved)
+    signers = repo / ".git-batch" / "allowed_signers"
+    signers.parent.mkdir(exist_ok=True)
+    signers.write_text(f"ops@example.com {Path(f'{key}.pub').read_text()}")
+    for argv in (("add", ".git-batch/allowed_signers"),
+                 ("commit", "-q", "--no-gpg-sign", "-m", "allow the ops signer")):
+        subprocess.run(("git", *argv), cwd=repo, env=env, capture_output=True, check=True)
+    return work, env, repo
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--ops", type=int, default=50, help="operations on the ops branch")
+    ap.add_argument("--commits", type=int, default=2000, help="commits of the registry")
+    args = ap.parse_args()
+
+    tool = shutil.which("git-batch")
+    if tool is None:
+        raise SystemExit("git-batch is not on PATH; activate the venv")
+    work, env, repo = signed_registry(args.commits, "git-batch-bench-ops-")
 
     def git(*argv: str) -> str:
         return subprocess.run(("git", *argv), cwd=repo, env=env, capture_output=True, text=True,
                               check=True).stdout
-
-    signers = repo / ".git-batch" / "allowed_signers"
-    signers.parent.mkdir(exist_ok=True)
-    signers.write_text(f"ops@example.com {Path(f'{key}.pub').read_text()}")
-    git("add", ".git-batch/allowed_signers")
-    git("commit", "-q", "--no-gpg-sign", "-m", "allow the ops signer")
 
     def batch(*argv: str) -> None:
         subprocess.run(("git", "batch", *argv), cwd=repo, env=env, capture_output=True,
@@ -100,6 +107,7 @@ def main() -> None:
     from gitops import ops  # noqa: PLC0415
     from gitops.context import load_context  # noqa: PLC0415
 
+    saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     try:
@@ -117,6 +125,7 @@ def main() -> None:
                  args.runs)
     gate_paused = timed(["git", "batch", "gate", "--ecosystem", "homebrew"], repo, env,
                         args.runs, ok=(20,))
+    signers = repo / ".git-batch" / "allowed_signers"
     verify = timed(["git", "-c", f"gpg.ssh.allowedSignersFile={signers}", "verify-commit", tip],
                    repo, env, args.runs)
     startup = timed(["git", "batch", "--version"], repo, env, args.runs)

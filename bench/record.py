@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ops import timed  # noqa: E402
-from gitops import demo  # noqa: E402
+from bench.ops import signed_registry, timed  # noqa: E402
 
 RECORD_TARGET = 0.300
 GATE_TARGET = 0.100
@@ -56,36 +53,11 @@ def main() -> None:
 
     if shutil.which("git-batch") is None:
         raise SystemExit("git-batch is not on PATH; activate the venv")
-    work = Path(tempfile.mkdtemp(prefix="git-batch-bench-record-"))
-    home = work / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
-    key = work / "operator"
-    subprocess.run(("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@example.com",
-                    "-f", str(key)), check=True)
-    (home / ".gitconfig").write_text(
-        "[user]\n\tname = Bench Operator\n\temail = ops@example.com\n"
-        f"\tsigningkey = {key}.pub\n[gpg]\n\tformat = ssh\n[init]\n\tdefaultBranch = main\n")
-    repo = work / "registry"
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        demo.generate(repo, commits=args.commits, seed=7)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    work, env, repo = signed_registry(args.commits, "git-batch-bench-record-")
 
     def git(*argv: str) -> None:
         subprocess.run(("git", *argv), cwd=repo, env=env, capture_output=True, check=True)
 
-    signers = repo / ".git-batch" / "allowed_signers"
-    signers.parent.mkdir(exist_ok=True)
-    signers.write_text(f"ops@example.com {Path(f'{key}.pub').read_text()}")
-    git("add", ".git-batch/allowed_signers")
-    git("commit", "-q", "--no-gpg-sign", "-m", "allow the ops signer")
     (repo / ".git-batch.toml").write_text("[budget.limits]\nlinux = 10000000\nmacos = 1000\n")
     subprocess.run(("git", "batch", "ops", "init"), cwd=repo, env=env, capture_output=True,
                    check=True)
@@ -98,7 +70,8 @@ def main() -> None:
     gate = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "generate"], repo,
                  env, args.runs)
     startup = timed(["git", "batch", "--version"], repo, env, args.runs)
-    print(f"{'git batch record (500 packages, signed)':42} {record * 1000:7.1f} ms")
+    label = f"git batch record ({args.packages} packages, signed)"
+    print(f"{label:42} {record * 1000:7.1f} ms")
     print(f"{'git batch gate (breaker + budget)':42} {gate * 1000:7.1f} ms")
     print(f"{'git batch --version (start-up floor)':42} {startup * 1000:7.1f} ms")
     print(f"target: record <= {RECORD_TARGET * 1000:.0f} ms: "
