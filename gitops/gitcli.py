@@ -457,27 +457,6 @@ def push_lease(repo: Path, remote: str, new: Oid, ref: str, expected: Oid | None
     return "unreachable"
 
 
-def read_blobs(repo: Path, commit: str, paths: list[str]) -> Iterable[tuple[str, str, bytes]]:
-    """(path, blob id, content) of each path that exists at commit: one `cat-file --batch`."""
-    if not paths:
-        return []
-    stdin = "".join(f"{commit}:{p}\n" for p in paths).encode()
-    out = run("cat-file", "--batch", repo=repo, stdin=stdin).stdout
-    result = []
-    pos = 0
-    for path in paths:
-        end = out.index(b"\n", pos)
-        header = out[pos:end].split()
-        pos = end + 1
-        if len(header) != 3 or header[1] != b"blob":
-            continue  # "<spec> missing", or not a blob
-        size = int(header[2])
-        result.append((path, header[0].decode(), out[pos:pos + size]))
-        pos += size + 1
-    return result
-
-
-
 # -- in-flight radar (issue 4): unmerged refs, merge bases, simulated merges ----------------------
 
 _HEX = frozenset("0123456789abcdef")

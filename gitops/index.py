@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from gitops.config import Config
     from gitops.scan import Record, RepoInfo
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 APPLICATION_ID = 0x47425431  # "GBT1"
 TOOL = "git-batch history index"
 
@@ -59,8 +59,7 @@ CREATE TABLE pulls(seq INTEGER NOT NULL, number INTEGER NOT NULL);
 CREATE TABLE pull_batches(number INTEGER NOT NULL, batch_id TEXT NOT NULL,
                           commits TEXT NOT NULL, ecosystems TEXT NOT NULL);
 CREATE TABLE ledger(batch_id TEXT NOT NULL, oid TEXT NOT NULL);
-CREATE TABLE recipes(path TEXT PRIMARY KEY, blob TEXT NOT NULL, ok INTEGER NOT NULL)
-    WITHOUT ROWID;
+CREATE TABLE recipes(path TEXT PRIMARY KEY, ok INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE recipe_names(name TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL);
 """
 # Secondary indexes are created after the bulk insert of a full build (much faster).
@@ -408,8 +407,8 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
     the 200k demo). paths None: all of them; otherwise the paths new commits changed."""
     from gitops import gitcli, recipes  # noqa: PLC0415
 
-    def wanted(path: str) -> bool:
-        return path.endswith(".toml") and cfg.is_managed(path)
+    def wanted(path: str) -> bool:  # cat-file --batch reads one name per line
+        return path.endswith(".toml") and "\n" not in path and cfg.is_managed(path)
 
     if paths is None:
         conn.execute("DELETE FROM recipes")
@@ -423,19 +422,22 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
         conn.execute(f"DELETE FROM recipes WHERE path IN ({marks})", chunk)  # noqa: S608
         conn.execute(f"DELETE FROM recipe_names WHERE path IN ({marks})", chunk)  # noqa: S608
     r = cfg.recipes
-    rows: list[tuple[str, str, int]] = []
+    rows: list[tuple[str, int]] = []
     names: list[tuple[str, str, str]] = []
-    for path, blob, data in gitcli.read_blobs(repo.path, tip, paths):
+    contents = gitcli.cat_blobs(repo.path, (f"{tip}:{p}" for p in paths))
+    for path, data in zip(paths, contents, strict=True):
+        if data is None:  # deleted at the tip (or not a file)
+            continue
         parsed = recipes.parse_recipe(path, data, dependency_fields=r.dependency_fields,
                                       alias_field=r.alias_field,
                                       protected_marker=r.protected_marker)
         if isinstance(parsed, recipes.RecipeError):
-            rows.append((path, blob, 0))
+            rows.append((path, 0))
             continue
-        rows.append((path, blob, 1))
+        rows.append((path, 1))
         names += [(n, path, "provides") for n in {parsed.name, *parsed.aliases}]
         names += [(n, path, "depends") for n in set(parsed.dependencies)]
-    conn.executemany("INSERT INTO recipes VALUES (?, ?, ?)", rows)
+    conn.executemany("INSERT INTO recipes VALUES (?, ?)", rows)
     conn.executemany("INSERT INTO recipe_names VALUES (?, ?, ?)", names)
 
 
