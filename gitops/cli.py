@@ -321,11 +321,7 @@ def demo_cmd(path: str | None, commits: int, seed: int, bare: bool) -> None:
 
 
 def _report(exc: errors.GitopsError) -> int:
-    sys.stderr.write(f"git-batch: error: {exc.message}\n")
-    if exc.hint:
-        sys.stderr.write(f"hint: {exc.hint}\n")
-    if exc.runbook:
-        sys.stderr.write(f"runbook: {exc.runbook}\n")
+    sys.stderr.write(errors.report_text(exc))
     return exc.exit_code
 
 

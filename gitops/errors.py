@@ -235,6 +235,16 @@ class ResultsMalformed(GitopsError):
     summary = "record: a results line is not valid (the message names the line); nothing recorded"
 
 
+def report_text(exc: GitopsError, where: str = "") -> str:
+    """The lines an expected failure prints on stderr: error, hint, runbook."""
+    lines = [f"git-batch: {where + ': ' if where else ''}error: {exc.message}"]
+    if exc.hint:
+        lines.append(f"hint: {exc.hint}")
+    if exc.runbook:
+        lines.append(f"runbook: {exc.runbook}")
+    return "\n".join(lines) + "\n"
+
+
 # Codes that are not error classes but are part of the contract.
 OK = 0
 INTERNAL_ERROR = 3

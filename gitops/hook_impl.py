@@ -16,7 +16,7 @@ from pathlib import Path
 from gitops import enforce, gitcli, scan, trailers
 from gitops.context import Context
 from gitops.enforce import Candidate, OpsFacts, Refusal
-from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError
+from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError, report_text
 
 HOOK_NAMES = ("commit-msg", "prepare-commit-msg", "pre-push", "pre-receive")
 LEGACY_SUFFIX = ".legacy"
@@ -277,9 +277,5 @@ def main(argv: list[str]) -> int:
         return run_hook(lambda: load_context(None, None, None, os.environ), name, rest, stdin,
                         os.environ)
     except GitopsError as exc:
-        sys.stderr.write(f"git-batch: {name}: error: {exc.message}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
-        if exc.runbook:
-            sys.stderr.write(f"runbook: {exc.runbook}\n")
+        sys.stderr.write(report_text(exc, name))
         return exc.exit_code

@@ -99,3 +99,16 @@ def state_text(s: state.State) -> str:
 
 def tip(repo: Path, ref: str = BRANCH) -> str:
     return git(repo, "rev-parse", "--verify", ref).strip()
+
+
+def writer_clones(registry: Repo, tmp_path: Path, writers: int) -> tuple[Path, list[Path]]:
+    """A bare remote cloned from registry and one clone of it per concurrent writer."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(registry.path), str(remote))
+    clones = []
+    for n in range(writers):
+        path = tmp_path / f"w{n}"
+        git(tmp_path, "clone", "-q", str(remote), str(path))
+        clones.append(path)
+    return remote, clones
+

@@ -13,7 +13,7 @@ from pathlib import Path
 from gitops import ops, state
 from gitops.state import LandOp, PauseOp, ReserveIdOp, ResumeOp
 from tests.conftest import Repo, git
-from tests.ops.conftest import make_ctx
+from tests.ops.conftest import make_ctx, writer_clones
 
 WRITERS = int(os.environ.get("GIT_BATCH_TEST_WRITERS", "8"))
 OPERATIONS = int(os.environ.get("GIT_BATCH_TEST_OPERATIONS", "25"))
@@ -57,13 +57,7 @@ def _history(remote: Path) -> list[tuple[str, int, str]]:
 
 
 def test_concurrent_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(registry.path), str(remote))
-    clones = []
-    for n in range(WRITERS):
-        path = tmp_path / f"w{n}"
-        git(tmp_path, "clone", "-q", str(remote), str(path))
-        clones.append(path)
+    remote, clones = writer_clones(registry, tmp_path, WRITERS)
     ops.init(make_ctx(clones[0], ecosystems=ECOSYSTEMS), push="origin")
     base_commit = git(remote, "rev-parse", "main").strip()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from gitops import breaker, ops, state
 from gitops.state import RecordOp
 from tests.conftest import Repo, git
-from tests.ops.conftest import NOW, FakeClock, make_ctx, run_cli, snapshot, tip
+from tests.ops.conftest import NOW, FakeClock, make_ctx, run_cli, snapshot, tip, writer_clones
 
 CONFIG = """[budget.limits]
 macos = 100
@@ -185,13 +185,7 @@ def _writer(n: int, repo: Path, out: Path) -> None:
 
 
 def test_concurrent_record_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(registry.path), str(remote))
-    clones = []
-    for n in range(WRITERS):
-        path = tmp_path / f"w{n}"
-        git(tmp_path, "clone", "-q", str(remote), str(path))
-        clones.append(path)
+    remote, clones = writer_clones(registry, tmp_path, WRITERS)
     ops.init(make_ctx(clones[0]), push="origin")
     pids = []
     for n, path in enumerate(clones):
