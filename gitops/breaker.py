@@ -25,9 +25,8 @@ Nothing here reads the clock: callers pass `now` (aware, UTC).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Phase = Literal["closed", "open", "half_open"]
 PHASES: tuple[Phase, ...] = ("closed", "open", "half_open")
@@ -36,8 +35,7 @@ MAX_WINDOW = 100  # the largest window a policy may ask for (config checks it)
 MAX_ROTATION = 50  # packages remembered at the back of the probe queue
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     threshold: float = 0.5  # open below this success rate ...
     window: int = 10  # ... over the last this many counted attempts
     min_attempts: int = 5  # never open with fewer counted attempts in the window
@@ -51,8 +49,7 @@ class Policy:
         return category not in self.package_categories
 
 
-@dataclass(frozen=True)
-class Breaker:
+class Breaker(NamedTuple):
     phase: Phase = "closed"
     window: str = ""  # the last counted outcomes, oldest first: "PPFP..." (len <= policy.window)
     opened_at: datetime | None = None  # when it last opened (open and half_open)
@@ -65,8 +62,7 @@ class Breaker:
         return self == Breaker()
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """What one `record` tells the breaker (built from a results file or from counts)."""
 
     counted: str  # counted outcomes in order ("P"/"F"); only the last MAX_WINDOW are kept
@@ -95,7 +91,7 @@ def current(b: Breaker, now: datetime, p: Policy) -> Breaker:
     """b as of now: open turns half_open once its recovery time has passed."""
     at = recovers_at(b, p)
     if at is not None and now >= at:
-        return replace(b, phase="half_open")
+        return b._replace(phase="half_open")
     return b
 
 
@@ -129,21 +125,21 @@ def record(b: Breaker, run: Run, now: datetime, p: Policy) -> Breaker:
         return b  # the run went ahead against the gate: it tells nothing new about recovery
     if b.phase == "half_open":
         if run.passes + run.failures == 0:
-            return replace(b, rotation=_rotate(b.rotation, run.failed_packages))
+            return b._replace(rotation=_rotate(b.rotation, run.failed_packages))
         if run.failures == 0:
             return Breaker()  # the probe passed: closed, window cleared, back-off reset
-        return replace(b, phase="open", opened_at=now, backoff=b.backoff + 1, window="",
+        return b._replace(phase="open", opened_at=now, backoff=b.backoff + 1, window="",
                        rotation=_rotate(b.rotation, run.failed_packages))
     window = (b.window + run.counted)[-p.window:]
     rate = success_rate(window)
     if len(window) >= p.min_attempts and rate is not None and rate < p.threshold:
-        return replace(b, phase="open", window=window, opened_at=now, backoff=0)
-    return replace(b, window=window)
+        return b._replace(phase="open", window=window, opened_at=now, backoff=0)
+    return b._replace(window=window)
 
 
 def trip(b: Breaker, reason: str, now: datetime) -> Breaker:
     """Open by hand; only reset closes it again."""
-    return replace(b, phase="open", opened_at=now, manual=reason)
+    return b._replace(phase="open", opened_at=now, manual=reason)
 
 
 def reset(_b: Breaker) -> Breaker:

@@ -15,9 +15,8 @@ Buckets older than RETENTION are dropped by `prune`, so the state stays bounded 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Level = Literal["ok", "sample", "stop"]
 LEVELS: tuple[Level, ...] = ("ok", "sample", "stop")
@@ -27,8 +26,7 @@ HOUR = timedelta(hours=1)
 RETENTION = timedelta(days=8)  # covers the rolling week, a calendar week and the burn windows
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     limits: tuple[tuple[str, int], ...] = ()  # (platform, minutes per window)
     window: str = "rolling"  # or "calendar"
     sample_at: float = 0.80
@@ -39,8 +37,7 @@ class Policy:
         return dict(self.limits).get(platform)
 
 
-@dataclass(frozen=True)
-class PlatformBudget:
+class PlatformBudget(NamedTuple):
     platform: str
     used: int  # minutes in the window
     limit: int | None
@@ -55,8 +52,7 @@ class PlatformBudget:
         return self.used / self.limit if self.limit else None
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     level: Level  # the worst platform
     sample_rate: float | None  # set when level is "sample"
     platforms: tuple[PlatformBudget, ...]

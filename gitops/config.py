@@ -13,10 +13,9 @@ import re
 import string
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gitops import breaker, budget, slo
 from gitops.errors import ConfigError
@@ -25,28 +24,24 @@ CONFIG_FILENAME = ".git-batch.toml"
 DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"
 
 
-@dataclass(frozen=True)
-class BatchConfig:
+class BatchConfig(NamedTuple):
     trailer_key: str = "Batch-Id"
     legacy_keys: tuple[str, ...] = ("batch_id",)
     id_pattern: str = DEFAULT_ID_PATTERN
     ecosystem_trailer: str = "Ecosystem"
 
 
-@dataclass(frozen=True)
-class PathsConfig:
+class PathsConfig(NamedTuple):
     managed: tuple[str, ...] = ("recipes/**",)
 
 
-@dataclass(frozen=True)
-class RepoConfig:
+class RepoConfig(NamedTuple):
     base_branch: str = ""  # empty: origin/HEAD's target, else main, else HEAD
     pull_ref_pattern: str = "refs/pull/*/head"
     inflight_refs: tuple[str, ...] = ("refs/heads/*", "refs/remotes/*", "refs/pull/*/head")
 
 
-@dataclass(frozen=True)
-class RecipesConfig:
+class RecipesConfig(NamedTuple):
     dependency_fields: tuple[str, ...] = (
         "metadata.dependencies",
         "metadata.runtime_dependencies",
@@ -56,8 +51,7 @@ class RecipesConfig:
     protected_marker: str = "metadata.curated"
 
 
-@dataclass(frozen=True)
-class OpsConfig:
+class OpsConfig(NamedTuple):
     branch: str = "batch-ops"
     remote: str = "origin"
     allowed_signers: str = ".git-batch/allowed_signers"  # a path on the base branch
@@ -67,8 +61,7 @@ class OpsConfig:
     id_format: str = "{date}-{seq:03d}"  # `id new`; fields: date, seq, ecosystem
 
 
-@dataclass(frozen=True)
-class HooksConfig:
+class HooksConfig(NamedTuple):
     """Which commits must carry a batch trailer (issue 7: hooks and `git batch check`)."""
 
     # "managed": every commit touching managed paths; "bots": only those by bot_identities;
@@ -82,42 +75,38 @@ class HooksConfig:
 # --- automatic controls (issue 6): [breaker], [budget], [slo] ---
 
 
-@dataclass(frozen=True)
-class BreakerConfig:
+class BreakerConfig(NamedTuple):
     """[breaker] and [breaker.ecosystems.<name>]: the circuit breaker per ecosystem."""
 
-    default: breaker.Policy = field(default_factory=breaker.Policy)
+    default: breaker.Policy = breaker.Policy()
     ecosystems: tuple[tuple[str, breaker.Policy], ...] = ()  # overrides, sorted by name
 
     def policy_of(self, ecosystem: str) -> breaker.Policy:
         return dict(self.ecosystems).get(ecosystem, self.default)
 
 
-@dataclass(frozen=True)
-class BudgetConfig:
+class BudgetConfig(NamedTuple):
     """[budget] and [budget.limits]: CI minutes per platform over a window."""
 
-    policy: budget.Policy = field(default_factory=budget.Policy)
+    policy: budget.Policy = budget.Policy()
 
 
-@dataclass(frozen=True)
-class SloConfig:
+class SloConfig(NamedTuple):
     """[slo] and [slo.ecosystems]: success-rate objectives per ecosystem."""
 
-    policy: slo.Policy = field(default_factory=slo.Policy)
+    policy: slo.Policy = slo.Policy()
 
 
-@dataclass(frozen=True)
-class Config:
-    batch: BatchConfig = field(default_factory=BatchConfig)
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    repo: RepoConfig = field(default_factory=RepoConfig)
-    recipes: RecipesConfig = field(default_factory=RecipesConfig)
-    ops: OpsConfig = field(default_factory=OpsConfig)
-    breaker: BreakerConfig = field(default_factory=BreakerConfig)
-    budget: BudgetConfig = field(default_factory=BudgetConfig)
-    slo: SloConfig = field(default_factory=SloConfig)
-    hooks: HooksConfig = field(default_factory=HooksConfig)
+class Config(NamedTuple):
+    batch: BatchConfig = BatchConfig()
+    paths: PathsConfig = PathsConfig()
+    repo: RepoConfig = RepoConfig()
+    recipes: RecipesConfig = RecipesConfig()
+    ops: OpsConfig = OpsConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    budget: BudgetConfig = BudgetConfig()
+    slo: SloConfig = SloConfig()
+    hooks: HooksConfig = HooksConfig()
     source: str = "defaults"  # where the file came from, for messages
 
     @property
@@ -252,7 +241,7 @@ def _apply(base: Config, data: Mapping[str, object], src: str) -> Config:
             changes[section] = _CONTROLS[section](getattr(base, section), body, src)
             continue
         current = getattr(base, section)
-        known = {f.name: getattr(current, f.name) for f in fields(current)}
+        known = current._asdict()
         updates: dict[str, object] = {}
         for key, value in body.items():
             dotted = f"{section}.{key}"
@@ -262,8 +251,8 @@ def _apply(base: Config, data: Mapping[str, object], src: str) -> Config:
                     hint=f"known keys in [{section}]: {', '.join(sorted(known))}",
                 )
             updates[key] = _coerce(src, dotted, known[key], value)
-        changes[section] = replace(current, **updates)
-    return replace(base, **changes)
+        changes[section] = current._replace(**updates)
+    return base._replace(**changes)
 
 
 def validate(cfg: Config, src: str) -> Config:
@@ -417,21 +406,21 @@ def _breaker_policy(base: breaker.Policy, body: Mapping[str, object], src: str, 
     for name, value in body.items():
         dotted = f"{key}.{name}"
         if name == "threshold":
-            p = replace(p, threshold=_fraction(src, dotted, value))
+            p = p._replace(threshold=_fraction(src, dotted, value))
         elif name == "window":
-            p = replace(p, window=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+            p = p._replace(window=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
         elif name == "min_attempts":
-            p = replace(p, min_attempts=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+            p = p._replace(min_attempts=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
         elif name == "recovery_minutes":
-            p = replace(p, recovery=minute * _count(src, dotted, value, 1, 7 * 24 * 60))
+            p = p._replace(recovery=minute * _count(src, dotted, value, 1, 7 * 24 * 60))
         elif name == "max_backoff_minutes":
-            p = replace(p, max_backoff=minute * _count(src, dotted, value, 1, 30 * 24 * 60))
+            p = p._replace(max_backoff=minute * _count(src, dotted, value, 1, 30 * 24 * 60))
         elif name == "probes":
-            p = replace(p, probes=_count(src, dotted, value, 1, 10))
+            p = p._replace(probes=_count(src, dotted, value, 1, 10))
         elif name == "package_categories":
             cats = _coerce(src, dotted, (), value)
             assert isinstance(cats, tuple)
-            p = replace(p, package_categories=frozenset(cats))
+            p = p._replace(package_categories=frozenset(cats))
     if p.min_attempts > p.window:
         raise _expect(src, f"{key}.min_attempts", f"at most {key}.window ({p.window})",
                       p.min_attempts)
@@ -466,13 +455,13 @@ def _parse_budget(current: BudgetConfig, body: Mapping[str, object], src: str) -
             if value not in budget.WINDOWS:
                 raise _expect(src, dotted, "'rolling' (the last 7 days) or 'calendar' (Monday "
                               "to Sunday, UTC)", value)
-            p = replace(p, window=str(value))
+            p = p._replace(window=str(value))
         elif name == "sample_at":
-            p = replace(p, sample_at=_fraction(src, dotted, value))
+            p = p._replace(sample_at=_fraction(src, dotted, value))
         elif name == "stop_at":
-            p = replace(p, stop_at=_fraction(src, dotted, value))
+            p = p._replace(stop_at=_fraction(src, dotted, value))
         elif name == "sample_rate":
-            p = replace(p, sample_rate=_fraction(src, dotted, value))
+            p = p._replace(sample_rate=_fraction(src, dotted, value))
         elif name == "limits":
             if not isinstance(value, dict):
                 raise _expect(src, dotted, "a table of platform = minutes", value)
@@ -482,7 +471,7 @@ def _parse_budget(current: BudgetConfig, body: Mapping[str, object], src: str) -
                     raise _expect(src, f"{dotted}.{platform}", "a platform name such as 'macos'",
                                   platform)
                 limits[platform] = _count(src, f"{dotted}.{platform}", minutes, 1, 10**9)
-            p = replace(p, limits=tuple(sorted(limits.items())))
+            p = p._replace(limits=tuple(sorted(limits.items())))
     if not 0 < p.sample_at <= p.stop_at:
         raise _expect(src, "budget.sample_at", f"above 0 and at most budget.stop_at "
                       f"({p.stop_at})", p.sample_at)
@@ -495,13 +484,13 @@ def _parse_slo(current: SloConfig, body: Mapping[str, object], src: str) -> SloC
     _known(src, "slo", body, ("target", "critical", "ecosystems"))
     p = current.policy
     if "target" in body:
-        p = replace(p, target=_fraction(src, "slo.target", body["target"]))
+        p = p._replace(target=_fraction(src, "slo.target", body["target"]))
     if "critical" in body:
-        p = replace(p, critical=_fraction(src, "slo.critical", body["critical"]))
+        p = p._replace(critical=_fraction(src, "slo.critical", body["critical"]))
     targets = dict(p.targets)
     for name, value in _names(src, "slo.ecosystems", body.get("ecosystems", {})).items():
         targets[name] = _fraction(src, f"slo.ecosystems.{name}", value)
-    p = replace(p, targets=tuple(sorted(targets.items())))
+    p = p._replace(targets=tuple(sorted(targets.items())))
     for name, target in (("slo.target", p.target), *((f"slo.ecosystems.{n}", t)
                                                        for n, t in p.targets)):
         if target < p.critical:
@@ -543,7 +532,7 @@ def parse_config_text(text: str, src: str, base: Config | None = None) -> Config
             f"{src}: not valid TOML: {exc}.", hint=f"fix the syntax in {src}"
         ) from None
     cfg = _apply(base or Config(), data, src)
-    return validate(replace(cfg, source=src), src)
+    return validate(cfg._replace(source=src), src)
 
 
 def load_config_file(path: Path) -> Config:
@@ -571,7 +560,7 @@ def apply_env(cfg: Config, environ: Mapping[str, str]) -> Config:
     for var, (section, key) in ENV_OVERRIDES.items():
         value = environ.get(var)
         if value:
-            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **{key: value})})
+            cfg = cfg._replace(**{section: getattr(cfg, section)._replace(**{key: value})})
     return validate(cfg, f"environment ({', '.join(ENV_OVERRIDES)})")
 
 
@@ -579,4 +568,4 @@ def with_base_branch(cfg: Config, base: str | None) -> Config:
     """Apply the --base flag, the last layer."""
     if not base:
         return cfg
-    return validate(replace(cfg, repo=replace(cfg.repo, base_branch=base)), "--base")
+    return validate(cfg._replace(repo=cfg.repo._replace(base_branch=base)), "--base")

@@ -8,9 +8,9 @@ work tree, else (bare repository) the `.git-batch.toml` blob of HEAD's tree.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from gitops import config as config_mod
 from gitops import gitcli
@@ -25,8 +25,7 @@ class SystemClock:
         return datetime.now(tz=UTC)
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     repo: RepoInfo
     config: Config
     clock: SystemClock

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from gitops import breaker, budget, slo, state
 from gitops.breaker import Breaker
@@ -29,8 +29,7 @@ _HINT = ("each line must be a JSON object such as {\"package\": \"foo\", \"outco
 # -- results -> RecordOp --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     package: str
     outcome: str  # passed / failed / skipped
     category: str
@@ -125,8 +124,7 @@ def record_from_counts(ecosystem: str, passed: int, failed: int,
 # -- what gate and status see ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GateControls:
+class GateControls(NamedTuple):
     breaker: Breaker  # as of now (an open one past its recovery time is half_open)
     recovers_at: datetime | None
     probe_allowance: int | None  # half-open: packages it admits
@@ -180,16 +178,14 @@ def gate_controls(st: state.State, ecosystem: str, stage: str, now: datetime, cf
     return GateControls(b, at, allowance, probes, decision, refusal, "; ".join(notes))
 
 
-@dataclass(frozen=True)
-class BreakerView:
+class BreakerView(NamedTuple):
     ecosystem: str
     breaker: Breaker
     recovers_at: datetime | None
     policy: BreakerPolicy
 
 
-@dataclass(frozen=True)
-class StatusControls:
+class StatusControls(NamedTuple):
     breakers: tuple[BreakerView, ...]
     budget: BudgetDecision
     slos: tuple[slo.Report, ...]

@@ -29,7 +29,7 @@ import json
 import random
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -299,19 +299,16 @@ def _config_text() -> str:
         "# git-batch settings for this registry. Every key is shown with its default value,",
         "# except repo.base_branch, which names main explicitly.",
     ]
-    for section in fields(_CONFIG):
-        if section.name == "source":
+    for section, body in _CONFIG._asdict().items():
+        if section == "source":
             continue
-        out += ["", f"[{section.name}]"]
-        if section.name in ("breaker", "budget", "slo"):  # nested tables (issue 6)
-            out += controls_default_lines(section.name)
+        out += ["", f"[{section}]"]
+        if section in ("breaker", "budget", "slo"):  # nested tables (issue 6)
+            out += controls_default_lines(section)
             continue
-        body = getattr(_CONFIG, section.name)
-        for key in fields(body):
-            value = getattr(body, key.name)
-            if key.name == "base_branch":
-                value = BASE_BRANCH
-            out.append(f"{key.name} = {_toml_value(value)}")
+        for key, value in body._asdict().items():
+            shown = BASE_BRANCH if key == "base_branch" else value
+            out.append(f"{key} = {_toml_value(shown)}")
     return "\n".join(out) + "\n"
 
 

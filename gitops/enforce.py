@@ -8,9 +8,8 @@ one-line reason and a one-line fix, and the error class whose exit code it maps 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from gitops import trailers
 from gitops.config import Config
@@ -33,8 +32,7 @@ SQUASH_FIX = ("keep the trailers in the squash: on GitHub use the default squash
               "details), or put 'Batch-Id: ID' in the squash message's last paragraph")
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One commit to judge (oid is empty for a commit not made yet, in commit-msg)."""
 
     oid: str
@@ -52,8 +50,7 @@ class Candidate:
         return self.message.split("\n", 1)[0].strip()
 
 
-@dataclass(frozen=True)
-class OpsFacts:
+class OpsFacts(NamedTuple):
     """What the ops branch says, already read and verified by the caller."""
 
     status: Literal["absent", "untrusted", "ok"]
@@ -61,8 +58,7 @@ class OpsFacts:
     state: state.State | None = None
 
 
-@dataclass(frozen=True)
-class Refusal:
+class Refusal(NamedTuple):
     oid: str
     label: str
     rule: str

@@ -11,9 +11,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
+from typing import NamedTuple, NewType
 
 from gitops.errors import GitFailed
 
@@ -79,8 +78,7 @@ def git_env(*, keep_repo_vars: bool = False, extra: dict[str, str] | None = None
     return env
 
 
-@dataclass(frozen=True)
-class GitResult:
+class GitResult(NamedTuple):
     argv: tuple[str, ...]
     returncode: int
     stdout: bytes
@@ -471,8 +469,7 @@ def _full_ids(oids: Iterable[str]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
-class RefTip:
+class RefTip(NamedTuple):
     """One ref from `for-each-ref`: its full name, the commit it names, its symref target."""
 
     name: str
@@ -515,8 +512,7 @@ def independent(repo: Path, oids: Iterable[str]) -> list[Oid]:
     return [Oid(o) for o in res.text.split()]
 
 
-@dataclass(frozen=True)
-class MergeMessage:
+class MergeMessage(NamedTuple):
     """One informational record of `merge-tree -z`: the paths, the stable type, the text."""
 
     paths: tuple[str, ...]
@@ -524,8 +520,7 @@ class MergeMessage:
     text: str
 
 
-@dataclass(frozen=True)
-class MergeResult:
+class MergeResult(NamedTuple):
     """What `merge-tree --write-tree` says about one merge."""
 
     clean: bool

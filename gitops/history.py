@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Trailer keys this tool writes and reads besides the configured batch key; defined only here.
 REVERTS_BATCH = "Reverts-Batch"
@@ -26,8 +26,7 @@ SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_PULL, SOURCE_LEDGER)
 PULL_SUBJECT = re.compile(r"\(#(\d+)\)\s*$")
 
 
-@dataclass(frozen=True)
-class CommitInfo:
+class CommitInfo(NamedTuple):
     oid: str
     parents: tuple[str, ...]
     author: str
@@ -40,14 +39,12 @@ class CommitInfo:
         return self.oid[:10]
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     status: str  # A, M, D or T against the first parent
     path: str
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     commit: CommitInfo
     seq: int  # position in the base branch's topological order, larger is newer
     source: str
@@ -55,23 +52,20 @@ class Member:
     changes: tuple[Change, ...]
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     kind: str  # "revert" or "reapply"
     commit: CommitInfo
     seq: int
     paths: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class LaterEdit:
+class LaterEdit(NamedTuple):
     path: str
     commit: CommitInfo
     seq: int = 0  # position on the base branch (0 when found without the index)
 
 
-@dataclass(frozen=True)
-class FileSets:
+class FileSets(NamedTuple):
     added: tuple[str, ...] = ()
     modified: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()
@@ -81,8 +75,7 @@ class FileSets:
         return tuple(sorted((*self.added, *self.modified, *self.deleted)))
 
 
-@dataclass(frozen=True)
-class BatchReport:
+class BatchReport(NamedTuple):
     batch_id: str
     members: tuple[Member, ...]
     files: FileSets
@@ -97,8 +90,7 @@ class BatchReport:
     changed_since: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class BatchSummary:
+class BatchSummary(NamedTuple):
     batch_id: str
     first_time: int
     last_time: int
@@ -106,7 +98,7 @@ class BatchSummary:
     managed_files: int
     ecosystems: tuple[str, ...]
     state: str
-    sources: tuple[str, ...] = field(default=())
+    sources: tuple[str, ...] = ()
 
 
 def classify(path_changes: Iterable[str]) -> str | None:

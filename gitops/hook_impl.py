@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops import enforce, gitcli, scan, trailers
@@ -22,12 +21,14 @@ HOOK_NAMES = ("commit-msg", "prepare-commit-msg", "pre-push", "pre-receive")
 LEGACY_SUFFIX = ".legacy"
 
 
-@dataclass
 class CheckReport:
-    ranges: list[tuple[str, str]] = field(default_factory=list)  # (from, to) full Oids
-    checked: int = 0
-    refusals: list[Refusal] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    """What a hook or `check` run found; filled in as the commits are judged."""
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[str, str]] = []  # (from, to) full Oids
+        self.checked = 0
+        self.refusals: list[Refusal] = []
+        self.notes: list[str] = []
 
     @property
     def exit_code(self) -> int:

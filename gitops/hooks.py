@@ -8,8 +8,8 @@ renames it to `<name>.legacy`; the shim's hook-impl runs it first. Uninstall put
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitops import gitcli, resources
 from gitops.context import Context
@@ -20,16 +20,14 @@ SERVER_HOOKS = ("pre-receive",)
 LEGACY_SUFFIX = ".legacy"
 
 
-@dataclass(frozen=True)
-class HookState:
+class HookState(NamedTuple):
     name: str
     path: Path
     state: str  # "ours", "foreign", "absent"
     chained: bool  # a .legacy hook runs first
 
 
-@dataclass(frozen=True)
-class HooksReport:
+class HooksReport(NamedTuple):
     directory: Path
     hooks_path: str | None  # core.hooksPath when set
     hooks: tuple[HookState, ...]

@@ -16,9 +16,8 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gitops.errors import IndexUnavailable
 from gitops.history import (
@@ -78,8 +77,7 @@ def index_path(common_dir: Path, base_ref: str) -> Path:
     return common_dir / "git-batch" / f"index-{digest}.sqlite"
 
 
-@dataclass(frozen=True)
-class Freshness:
+class Freshness(NamedTuple):
     """What the index must have been built from to answer without touching git."""
 
     fingerprint: str

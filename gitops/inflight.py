@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gitops import gitcli, lookup, recipes, revert, scan
 from gitops.config import Config, pull_ref_regex
@@ -80,28 +79,24 @@ HINTS = {
 # -- pure: facts of one branch -> verdict ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Conflict:
+class Conflict(NamedTuple):
     path: str
     kind: str  # content, add/add, modify/delete, rename/delete, file/directory, ...
 
 
-@dataclass(frozen=True)
-class Break:
+class Break(NamedTuple):
     path: str  # the branch's recipe
     name: str  # its name
     missing: str  # the name it depends on that the revert removes
 
 
-@dataclass(frozen=True)
-class Unreadable:
+class Unreadable(NamedTuple):
     path: str
     line: int | None
     message: str
 
 
-@dataclass(frozen=True)
-class BranchFacts:
+class BranchFacts(NamedTuple):
     """Everything the verdict needs to know about one branch (one commit, several refs)."""
 
     refs: tuple[str, ...]
@@ -115,8 +110,7 @@ class BranchFacts:
     after_merged: bool = True  # False: the pre-filter proved `after` equals `before`
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     refs: tuple[str, ...]
     tip: str
     verdict: str
@@ -268,14 +262,12 @@ def _ref_order(name: str) -> tuple[int, str]:
     return rank, name
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(NamedTuple):
     refs: tuple[str, ...]
     reason: str
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     groups: dict[str, tuple[str, ...]]  # tip -> every matching ref name at it, in order
     skipped: tuple[Skipped, ...]
     matched: int  # refs matching the patterns before anything was left out
@@ -311,8 +303,7 @@ def select_refs(refs: Iterable[RefTip], unmerged: set[str], regex: re.Pattern[st
     )
 
 
-@dataclass(frozen=True)
-class StaleBranch:
+class StaleBranch(NamedTuple):
     refs: tuple[str, ...]
     tip: str
     batch_ids: tuple[str, ...]
@@ -334,8 +325,7 @@ def pick_stale(branches: Iterable[StaleBranch], now: datetime, limit: timedelta
 # -- orchestration ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Subject:
+class Subject(NamedTuple):
     """What the branches are checked against."""
 
     mode: Literal["batch", "branch"]
@@ -350,8 +340,7 @@ class Subject:
     removed_names: tuple[str, ...]  # recipe names the revert removes and nothing else provides
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     subject: Subject
     patterns: tuple[str, ...]
     matched: int
@@ -365,8 +354,7 @@ class Report:
         return tuple(v for v in self.verdicts if v.blocking)
 
 
-@dataclass(frozen=True)
-class StaleReport:
+class StaleReport(NamedTuple):
     base_ref: str
     base: str
     patterns: tuple[str, ...]
@@ -377,8 +365,7 @@ class StaleReport:
     skipped: tuple[Skipped, ...]
 
 
-@dataclass(frozen=True)
-class _Own:
+class _Own(NamedTuple):
     """A branch's own commits (reachable from its tip, not from the base)."""
 
     batch_ids: tuple[str, ...]  # batch ids they carry
@@ -596,8 +583,7 @@ def _branch_recipes(ctx: Context, repo: Repo, tip: str, *, changed: Iterable[str
     return tuple(Break(*b) for b in broken), tuple(unreadable)
 
 
-@dataclass(frozen=True)
-class _Revert:
+class _Revert(NamedTuple):
     subject: Subject
     target: lookup.Target
     branch: str | None  # the revert branch's name, for leaving it out (heads and remotes)
@@ -700,8 +686,7 @@ def _diffs(ctx: Context, repo: Repo, pairs: Iterable[tuple[str, str]]
     return {(a, b): found[trees[a], trees[b]] for a, b in wanted}
 
 
-@dataclass(frozen=True)
-class _Pending:
+class _Pending(NamedTuple):
     """A branch waiting for its merge-tree results."""
 
     tip: str

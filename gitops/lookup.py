@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gitops import index as index_mod
 from gitops import scan
@@ -39,8 +39,7 @@ def check_batch_id(cfg: Config, batch_id: str) -> str:
     return batch_id
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     base_ref: str
     want: Freshness
 

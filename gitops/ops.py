@@ -21,10 +21,10 @@ import re
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from random import SystemRandom
+from typing import NamedTuple
 
 from gitops import controls, gitcli, ops_branch, scan, state
 from gitops.config import Config, is_remote_name, render_id
@@ -61,8 +61,7 @@ _random = SystemRandom()
 # -- where the ops branch lives -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
     branch: str
     remote: str
     local: str  # refs/heads/<branch>
@@ -119,8 +118,7 @@ def _choose(repo: Path, where: Where, refs: dict[str, Oid], *, reading: bool = F
 # -- reading and verifying ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Trust:
+class Trust(NamedTuple):
     required: bool  # ops.require_signed
     problems: tuple[str, ...]  # empty: everything verified
     checked: tuple[CommitCheck, ...]  # the commits verified now, newest first
@@ -137,8 +135,7 @@ class Trust:
         return "trusted" if self.trusted else "untrusted"
 
 
-@dataclass(frozen=True)
-class View:
+class View(NamedTuple):
     where: Where
     source: str  # the ref the tip was read from
     tip: Oid
@@ -314,8 +311,7 @@ def trial_note(cfg: Config) -> str | None:
 # -- gate -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GateResult:
+class GateResult(NamedTuple):
     ecosystem: str
     stage: str
     decision: state.Decision
@@ -363,8 +359,7 @@ def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None,
 # -- status and audit -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ScopeStatus:
+class ScopeStatus(NamedTuple):
     scope: str  # "global" or an ecosystem
     pause: state.Pause | None
     active: bool
@@ -372,8 +367,7 @@ class ScopeStatus:
     commit: Oid | None
 
 
-@dataclass(frozen=True)
-class OpEntry:
+class OpEntry(NamedTuple):
     check: CommitCheck
     principal: str | None
     problem: str
@@ -381,8 +375,7 @@ class OpEntry:
     subject: str
 
 
-@dataclass(frozen=True)
-class StatusReport:
+class StatusReport(NamedTuple):
     view: View
     now: datetime
     state: State
@@ -430,7 +423,7 @@ def status(ctx: Context, *, fetch: str | None = None) -> StatusReport:
         by = commit = None
         if pause is not None and (check := by_commit.get(st.seq - pause.seq)) is not None:
             pairs, _s, _b = state.parse_trailers(check.message)
-            if (state.OP, state.PauseOp.kind) in pairs:
+            if (state.OP, state.KINDS[state.PauseOp]) in pairs:
                 by, commit = check.principal(view.signers), check.oid
         scopes.append(ScopeStatus(scope, pause, pause is not None and pause.is_active(now), by,
                                   commit))
@@ -450,8 +443,7 @@ def slo_report(ctx: Context, *, fetch: str | None = None) -> tuple[View,
     return view, controls.status_controls(view.state(), state.utc(ctx.clock.now()), ctx.config)
 
 
-@dataclass(frozen=True)
-class AuditReport:
+class AuditReport(NamedTuple):
     view: View
     entries: tuple[OpEntry, ...]  # newest first
 
@@ -479,8 +471,7 @@ def read_landings(repo: RepoInfo, cfg: Config) -> dict[str, tuple[str, ...]]:
 # -- writing --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(NamedTuple):
     changed: bool
     tip: Oid  # the new commit, or the unchanged tip
     previous: Oid | None
@@ -490,7 +481,7 @@ class WriteResult:
     pushed: str | None  # the remote it was pushed to
     attempts: int
     reserved_id: str = ""
-    warnings: tuple[str, ...] = field(default=())
+    warnings: tuple[str, ...] = ()
 
 
 class _Lost(Exception):
@@ -501,8 +492,7 @@ class _Lost(Exception):
         self.verified = verified  # (ref, tip, old memory): verified, so a retry skips it
 
 
-@dataclass(frozen=True)
-class _Signing:
+class _Signing(NamedTuple):
     sign: bool
     public_keys: frozenset[str]  # "<type> <base64>" of the configured key, when it can be read
 
@@ -583,8 +573,7 @@ def _sleep(attempt: int, took: float) -> None:
 Planner = Callable[[State, datetime, str], tuple[State, str, str]]
 
 
-@dataclass(frozen=True)
-class _Setup:
+class _Setup(NamedTuple):
     """What stays the same across the attempts of one write."""
 
     where: Where
@@ -609,7 +598,7 @@ def _write(ctx: Context, planner: Planner | None, *, push: str | None, action: s
         started = time.monotonic()
         try:
             result = _write_once(ctx, setup, planner, attempt)
-            return replace(result, warnings=(note, *result.warnings)) if note else result
+            return result._replace(warnings=(note, *result.warnings)) if note else result
         except _Lost as lost:
             if lost.verified is not None:
                 ops_branch.remember(ctx.repo.path, *lost.verified)

@@ -12,8 +12,8 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitops import gitcli
 from gitops.errors import GitFailed, GitopsError, StateConflict
@@ -120,8 +120,7 @@ def remember(repo: Path, ref: str, new: Oid, expected_old: Oid | None) -> bool:
 # -- signatures -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AllowedSigners:
+class AllowedSigners(NamedTuple):
     """The allowed-signers file (ssh format, ssh-keygen(1) ALLOWED SIGNERS) from the base branch."""
 
     source: str  # "<base ref>:<path>", for messages
@@ -155,8 +154,7 @@ def parse_allowed_signers(source: str, data: bytes | None) -> AllowedSigners:
     return AllowedSigners(source, data, frozenset(principals), frozenset(keys), tuple(pairs))
 
 
-@dataclass(frozen=True)
-class CommitCheck:
+class CommitCheck(NamedTuple):
     """One commit of the ops branch with git's signature verdict on it."""
 
     oid: Oid

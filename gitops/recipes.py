@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Not configurable (RecipesConfig has no key for it): the recipe's own name, else the file stem.
 NAME_FIELD = "metadata.name"
@@ -29,8 +29,7 @@ _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)\Z")
 _AT_END = "(at end of document)"
 
 
-@dataclass(frozen=True)
-class Recipe:
+class Recipe(NamedTuple):
     path: str
     name: str  # NAME_FIELD if present, else the file stem
     dependencies: tuple[str, ...]  # names from all configured fields, de-duplicated, in order
@@ -38,8 +37,7 @@ class Recipe:
     protected: bool  # protected_marker field is true
 
 
-@dataclass(frozen=True)
-class RecipeError:
+class RecipeError(NamedTuple):
     path: str
     line: int | None  # known for TOML syntax and UTF-8 errors only
     message: str

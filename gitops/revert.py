@@ -11,8 +11,7 @@ run over the batch's revert commits instead of its own commits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from gitops import gitcli, lookup, recipes
 from gitops.config import Config
@@ -38,8 +37,7 @@ EXCLUDED = "not-selected"  # left out by --only
 CHANGING = frozenset({DELETE, RESTORE, RECREATE, MERGED})
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(NamedTuple):
     """Everything the plan needs to know about one managed path."""
 
     path: str
@@ -51,8 +49,7 @@ class FileState:
     protected: bool = False  # the version at head carries the protected marker
 
 
-@dataclass(frozen=True)
-class FilePlan:
+class FilePlan(NamedTuple):
     path: str
     outcome: str
     new: Entry | None  # the entry after the revert (meaningful when outcome changes the tree)
@@ -122,15 +119,13 @@ def plan_files(states: Iterable[FileState], on_conflict: OnConflict, merge: Merg
     return tuple(plan_file(s, on_conflict, merge) for s in sorted(states, key=lambda s: s.path))
 
 
-@dataclass(frozen=True)
-class Breakage:
+class Breakage(NamedTuple):
     dependent: str  # path of the recipe that would break
     dependent_name: str
     missing: str  # the name it needs that the revert removes
 
 
-@dataclass(frozen=True)
-class RevertPlan:
+class RevertPlan(NamedTuple):
     batch_id: str
     kind: Literal["revert", "reapply"]
     target_ref: str
@@ -141,7 +136,7 @@ class RevertPlan:
     with_dependents: tuple[str, ...] = ()  # paths --with-dependents added to --only
     broken: tuple[Breakage, ...] = ()
     unreadable: tuple[tuple[str, int | None, str], ...] = ()  # (path, line, message)
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def changing(self) -> tuple[FilePlan, ...]:
@@ -198,8 +193,7 @@ def tree_edits(plan: RevertPlan) -> dict[str, Entry | None]:
 # -- orchestration: gather states from history and the object store, then write --------------
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     on_conflict: OnConflict = "fail"
     only: tuple[str, ...] = ()
     with_dependents: bool = False
@@ -211,8 +205,7 @@ class Options:
     dry_run: bool = False
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     plan: RevertPlan
     branch: str | None = None  # full ref written
     commit: str | None = None
@@ -247,8 +240,7 @@ def _names(recipe: recipes.Recipe | recipes.RecipeError | None) -> set[str]:
     return set()
 
 
-@dataclass(frozen=True)
-class _Source:
+class _Source(NamedTuple):
     """A commit being taken back: a batch member (revert) or a revert commit (reapply)."""
 
     oid: str
@@ -360,7 +352,7 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
         outside=tuple(sorted(outside)), with_dependents=with_dependents,
     )
     broken, unreadable = _dependency_check(ctx, repo, plan, head)
-    return replace(plan, broken=broken, unreadable=unreadable)
+    return plan._replace(broken=broken, unreadable=unreadable)
 
 
 def _entries_at(repo: Repo, where: dict[str, str | None]) -> dict[str, Entry | None]:

@@ -8,8 +8,8 @@ differential-tested against `git interpret-trailers`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from gitops import gitcli, trailers
 from gitops.config import Config, pull_prefix, pull_ref_regex
@@ -39,16 +39,14 @@ LOG_DIFF = ("--name-status", "-z", "--no-renames", "--diff-merges=first-parent")
 _STATUS = frozenset({b"A", b"M", b"D", b"T", b"U", b"X"})
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     info: CommitInfo
     message: str
     changes: tuple[Change, ...]
     ctime: int  # committer time: orders commits found by separate walks
 
 
-@dataclass(frozen=True)
-class Classified:
+class Classified(NamedTuple):
     """What one commit message says about batches."""
 
     members: tuple[tuple[str, str, str], ...]  # (batch_id, source, detail)
@@ -132,8 +130,7 @@ class Classifier:
         return Classified(members, tuple(events), ecosystems if members else (), pull)
 
 
-@dataclass(frozen=True)
-class RepoInfo:
+class RepoInfo(NamedTuple):
     path: Path  # where git runs (work tree or git dir)
     git_dir: Path
     common_dir: Path
@@ -208,8 +205,7 @@ def list_pulls(repo: RepoInfo, cfg: Config) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
-class PullBatch:
+class PullBatch(NamedTuple):
     commits: tuple[str, ...]  # the pull request's commits carrying the batch id
     ecosystems: tuple[str, ...]
 
@@ -372,7 +368,7 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
                           ecosystems=ecosystems, is_managed=cfg.is_managed)
     if complete:
         return report
-    return replace(report, later_complete=False,
+    return report._replace(later_complete=False,
                    changed_since=changed_since(repo, cfg, base_tip, members))
 
 

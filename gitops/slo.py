@@ -9,9 +9,8 @@ without data is ok. The ecosystem's severity is the worse of its two windows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Severity = Literal["ok", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("ok", "warning", "critical")
@@ -19,8 +18,7 @@ WINDOWS: tuple[tuple[str, timedelta], ...] = (("24h", timedelta(hours=24)),
                                               ("7d", timedelta(days=7)))
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     target: float = 0.98
     critical: float = 0.50
     targets: tuple[tuple[str, float], ...] = ()  # per-ecosystem overrides
@@ -29,8 +27,7 @@ class Policy:
         return dict(self.targets).get(ecosystem, self.target)
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     name: str  # "24h" or "7d"
     passed: int
     failed: int
@@ -42,8 +39,7 @@ class Window:
         return self.passed / total if total else None
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     ecosystem: str
     target: float
     windows: tuple[Window, ...]

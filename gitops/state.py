@@ -20,9 +20,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, NamedTuple
 
 from gitops import breaker
 from gitops.breaker import Breaker
@@ -69,8 +68,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # -- data -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pause:
+class Pause(NamedTuple):
     level: str  # "freeze" or "stop"
     reason: str
     incident: str  # "" when none was given
@@ -85,17 +83,16 @@ class Pause:
         return self.level == "stop" or stage == "merge"
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     seq: int = 0  # operations applied since the root commit
     global_pause: Pause | None = None
-    ecosystems: Mapping[str, Pause] = field(default_factory=dict)
-    ids: Mapping[str, int] = field(default_factory=dict)  # UTC day -> last sequence reserved
-    landings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # id -> commit ids
-    breakers: Mapping[str, Breaker] = field(default_factory=dict)  # only non-default ones
+    ecosystems: Mapping[str, Pause] = dict()
+    ids: Mapping[str, int] = dict()  # UTC day -> last sequence reserved
+    landings: Mapping[str, tuple[str, ...]] = dict()  # id -> commit ids
+    breakers: Mapping[str, Breaker] = dict()  # only non-default ones
     # ecosystem -> hour (UTC) -> (passed, failed); platform -> hour -> CI minutes
-    outcomes: Mapping[str, Mapping[datetime, tuple[int, int]]] = field(default_factory=dict)
-    minutes: Mapping[str, Mapping[datetime, int]] = field(default_factory=dict)
+    outcomes: Mapping[str, Mapping[datetime, tuple[int, int]]] = dict()
+    minutes: Mapping[str, Mapping[datetime, int]] = dict()
 
     def breaker_of(self, ecosystem: str) -> Breaker:
         return self.breakers.get(ecosystem, Breaker())
@@ -104,9 +101,7 @@ class State:
         return self.global_pause if scope == GLOBAL else self.ecosystems.get(scope)
 
 
-@dataclass(frozen=True)
-class PauseOp:
-    kind: ClassVar[str] = "pause"
+class PauseOp(NamedTuple):
     ecosystems: tuple[str, ...]  # () pauses everything
     level: str
     reason: str
@@ -114,32 +109,24 @@ class PauseOp:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class ResumeOp:
-    kind: ClassVar[str] = "resume"
+class ResumeOp(NamedTuple):
     ecosystems: tuple[str, ...]  # () lifts the global pause
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class ReserveIdOp:
-    kind: ClassVar[str] = "id-new"
+class ReserveIdOp(NamedTuple):
     ecosystem: str = ""
     floor: int = 0  # highest sequence of today already used on the base branch
 
 
-@dataclass(frozen=True)
-class LandOp:
-    kind: ClassVar[str] = "land"
+class LandOp(NamedTuple):
     batch_id: str
     commits: tuple[str, ...]  # full commit ids on the base branch
 
 
-@dataclass(frozen=True)
-class RecordOp:
+class RecordOp(NamedTuple):
     """The results of one CI run of an ecosystem (issue 6)."""
 
-    kind: ClassVar[str] = "record"
     ecosystem: str
     passed: int
     failed: int
@@ -148,21 +135,21 @@ class RecordOp:
     minutes: tuple[tuple[str, int], ...] = ()  # (platform, CI minutes), sorted
 
 
-@dataclass(frozen=True)
-class BreakerOp:
-    kind: ClassVar[str] = "breaker"
+class BreakerOp(NamedTuple):
     ecosystem: str
     action: str  # "reset" or "trip"
     reason: str
 
 
 Operation = PauseOp | ResumeOp | ReserveIdOp | LandOp | RecordOp | BreakerOp
+# The Op trailer of each operation's commit.
+KINDS: dict[type[Operation], str] = {PauseOp: "pause", ResumeOp: "resume", ReserveIdOp: "id-new",
+                                     LandOp: "land", RecordOp: "record", BreakerOp: "breaker"}
 PolicyOf = Callable[[str], breaker.Policy]  # ecosystem -> its breaker policy (from the config)
 INIT = "init"  # the Op trailer of the root commit, which holds State()
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     can_proceed: bool
     reason: str  # one line
     blockers: tuple[tuple[str, Pause], ...] = ()  # (scope, pause) that stop this stage
@@ -202,7 +189,7 @@ def _with_breaker(state: State, ecosystem: str, b: Breaker) -> State:
     breakers = {k: v for k, v in state.breakers.items() if k != ecosystem}
     if not b.is_default:
         breakers[ecosystem] = b
-    return replace(state, breakers=breakers)
+    return state._replace(breakers=breakers)
 
 
 def _apply_controls(state: State, op: RecordOp | BreakerOp, now: datetime,
@@ -223,7 +210,7 @@ def _apply_controls(state: State, op: RecordOp | BreakerOp, now: datetime,
         if used:
             per_platform = minutes.setdefault(platform, {})
             per_platform[hour] = per_platform.get(hour, 0) + used
-    candidate = replace(state, outcomes=outcomes, minutes=minutes)
+    candidate = state._replace(outcomes=outcomes, minutes=minutes)
     return _with_breaker(candidate, op.ecosystem, breaker.record(old, op.run, now, policy))
 
 
@@ -246,29 +233,29 @@ def apply(state: State, op: Operation, now: datetime, policy_of: PolicyOf | None
             ecos = dict(state.ecosystems)
             for name in op.ecosystems:
                 ecos[name] = paused(ecos.get(name))
-            candidate = replace(state, ecosystems=ecos)
+            candidate = state._replace(ecosystems=ecos)
         else:
-            candidate = replace(state, global_pause=paused(state.global_pause))
+            candidate = state._replace(global_pause=paused(state.global_pause))
     elif isinstance(op, ResumeOp):
         if op.ecosystems:
-            candidate = replace(state, ecosystems={k: v for k, v in state.ecosystems.items()
+            candidate = state._replace(ecosystems={k: v for k, v in state.ecosystems.items()
                                                    if k not in op.ecosystems})
         else:
-            candidate = replace(state, global_pause=None)
+            candidate = state._replace(global_pause=None)
     elif isinstance(op, RecordOp | BreakerOp):
         candidate = _apply_controls(state, op, now, policy_of or _default_policy)
     elif isinstance(op, ReserveIdOp):
         today = now.date().isoformat()
         ids = dict(state.ids)
         ids[today] = max(ids.get(today, 0), op.floor) + 1
-        candidate = replace(state, ids=ids)
+        candidate = state._replace(ids=ids)
     else:
         landings = dict(state.landings)
         landings[op.batch_id] = tuple(sorted(set(landings.get(op.batch_id, ())) | set(op.commits)))
-        candidate = replace(state, landings=landings)
+        candidate = state._replace(landings=landings)
     if candidate == state:
         return state
-    return replace(candidate, seq=seq)
+    return candidate._replace(seq=seq)
 
 
 def replay(history: Iterable[tuple[Operation, datetime]], policy_of: PolicyOf | None = None
@@ -622,7 +609,7 @@ def format_message(op: Operation, *, reserved_id: str = "", op_id: str = "") -> 
     same operation to the same tip in the same second would otherwise make the very same commit
     and both believe they wrote it (a lost update, found by tests/ops/test_concurrency.py).
     """
-    trailers: list[tuple[str, str]] = [(OP, op.kind)]
+    trailers: list[tuple[str, str]] = [(OP, KINDS[type(op)])]
     body = ""
     if isinstance(op, PauseOp):
         subject = f"pause {_scopes(op.ecosystems)} ({op.level})"
@@ -718,20 +705,20 @@ def parse_op(message: str) -> Operation | str | None:
     try:
         if kind == INIT:
             return INIT
-        if kind == PauseOp.kind:
+        if kind == KINDS[PauseOp]:
             until = _time(one(UNTIL), UNTIL) if UNTIL in values else None
             if one(LEVEL) not in LEVELS:
                 return None
             return PauseOp(ecos, one(LEVEL), body, one(INCIDENT), until)
-        if kind == ResumeOp.kind:
+        if kind == KINDS[ResumeOp]:
             return ResumeOp(ecos, body)
-        if kind == ReserveIdOp.kind:
+        if kind == KINDS[ReserveIdOp]:
             return ReserveIdOp(one(ECOSYSTEM), int(one(ID_FLOOR, "0")))
-        if kind == LandOp.kind and one(BATCH_ID):
+        if kind == KINDS[LandOp] and one(BATCH_ID):
             return LandOp(one(BATCH_ID), tuple(values.get(LANDED_COMMIT, [])))
-        if kind == RecordOp.kind and len(ecos) == 1:
+        if kind == KINDS[RecordOp] and len(ecos) == 1:
             return _parse_record(ecos[0], one, values)
-        if kind == BreakerOp.kind and len(ecos) == 1 and one(ACTION) in BREAKER_ACTIONS:
+        if kind == KINDS[BreakerOp] and len(ecos) == 1 and one(ACTION) in BREAKER_ACTIONS:
             return BreakerOp(ecos[0], one(ACTION), body)
     except (_Bad, ValueError):
         return None

@@ -17,8 +17,7 @@ Two known gaps with other git entry points, both for odd messages only:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # git's isspace() (sane_ctype in ctype.c) is exactly these four; str.isspace() knows many more.
 _SPACE = " \t\n\r"
@@ -40,14 +39,12 @@ _FOLD = re.compile(r"\n[ \t\n\r]*")
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
-@dataclass(frozen=True)
-class Trailer:
+class Trailer(NamedTuple):
     key: str  # token as written, whitespace-trimmed
     value: str  # value, trimmed, continuation lines unfolded to single spaces (as --parse/--unfold)
 
 
-@dataclass(frozen=True)
-class BatchRef:
+class BatchRef(NamedTuple):
     batch_id: str
     form: Literal["trailer", "legacy"]
     key: str  # the key exactly as written in the message

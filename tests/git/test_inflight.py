@@ -9,7 +9,6 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -380,7 +379,7 @@ def test_stale_batch_branches_oldest_first(registry: Repo) -> None:
     commit_at(r, "batch/new", "main", "2026-03-06T12:00:00+00:00", bot("new", "2026-03-06-001"))
     commit_at(r, "human/old", "main", "2026-02-01T00:00:00+00:00", "not a batch\n")
     now = datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
-    ctx = replace(context(r.path), clock=FixedClock(now))  # type: ignore[arg-type]
+    ctx = context(r.path)._replace(clock=FixedClock(now))  # type: ignore[arg-type]
     found = inflight.stale(ctx, inflight.parse_duration("72h"))
     assert [(b.refs, b.batch_ids, b.commits) for b in found.branches] == [
         (("refs/heads/batch/older", "refs/pull/3/head"), ("2026-02-28-009",), 1),
@@ -421,15 +420,15 @@ def test_judge_precedence_and_pre_existing() -> None:
     v = inflight.judge(facts, [B], {"f"})
     assert v.verdict == inflight.CONFLICT
     assert v.conflicts == (c("f", "modify/delete"),) and v.pre_existing == (c("g", "content"),)
-    assert inflight.judge(replace(facts, batch_ids=(B,)), [B], set()).verdict == (
+    assert inflight.judge(facts._replace(batch_ids=(B,)), [B], set()).verdict == (
         inflight.SAME_BATCH)
-    calm = replace(facts, after=facts.before)
+    calm = facts._replace(after=facts.before)
     assert inflight.judge(calm, [B], {"f"}).verdict == inflight.TOUCHES
     assert inflight.judge(calm, [B], set()).verdict == inflight.CLEAN
-    broken = replace(calm, breaks=(inflight.Break("f", "x", "y"),),
+    broken = calm._replace(breaks=(inflight.Break("f", "x", "y"),),
                      unreadable=(inflight.Unreadable("g", 1, "bad"),))
     assert inflight.judge(broken, [B], {"f"}).verdict == inflight.DEPENDENCY_BREAK
-    assert inflight.judge(replace(broken, breaks=()), [B], {"f"}).verdict == inflight.UNREADABLE
+    assert inflight.judge(broken._replace(breaks=()), [B], {"f"}).verdict == inflight.UNREADABLE
 
 
 def test_conflicts_of_uses_messages_then_stages() -> None:

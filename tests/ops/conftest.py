@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +35,7 @@ class FakeClock:
 
 def make_ctx(path: Path, clock: FakeClock | None = None, **ops: object) -> Context:
     cfg = Config()
-    cfg = replace(cfg, ops=replace(OpsConfig(), **ops))  # type: ignore[arg-type]
+    cfg = cfg._replace(ops=OpsConfig()._replace(**ops))  # type: ignore[arg-type]
     return Context(repo=open_repository(path), config=cfg,
                    clock=clock or FakeClock())  # type: ignore[arg-type]
 

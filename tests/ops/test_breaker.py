@@ -117,8 +117,11 @@ def test_breaker_spread_interleaves_counts() -> None:
 # -- properties -----------------------------------------------------------------------------------
 
 outcome_runs = st.lists(st.text(alphabet="PF", max_size=30), min_size=1, max_size=30)
-policies = st.builds(Policy, threshold=st.floats(0, 1), window=st.integers(1, 20),
-                     min_attempts=st.integers(1, 20), probes=st.integers(1, 3))
+# fixed_dictionaries, not builds(Policy, ...): builds() would also draw the defaulted fields
+policies = st.fixed_dictionaries({
+    "threshold": st.floats(0, 1), "window": st.integers(1, 20),
+    "min_attempts": st.integers(1, 20), "probes": st.integers(1, 3),
+}).map(lambda kw: Policy(**kw))
 
 
 @settings(max_examples=200, deadline=None)

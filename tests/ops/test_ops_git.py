@@ -152,11 +152,10 @@ def test_id_new_counts_up_and_skips_ids_used_on_the_base(registry: Repo) -> None
 
 
 def test_id_new_with_an_ecosystem_format(registry: Repo) -> None:
-    from dataclasses import replace  # noqa: PLC0415
 
     ctx = make_ctx(registry.path, id_format="{date}-{ecosystem}-{seq:02d}")
-    ctx = replace(ctx, config=replace(ctx.config, batch=replace(
-        ctx.config.batch, id_pattern=r"^\d{4}-\d{2}-\d{2}-[a-z]+-\d{2}$")))
+    ctx = ctx._replace(config=ctx.config._replace(batch=ctx.config.batch._replace(
+        id_pattern=r"^\d{4}-\d{2}-\d{2}-[a-z]+-\d{2}$")))
     ops.init(ctx)
     assert ops.new_id(ctx, ecosystem="npm").reserved_id == "2026-03-01-npm-01"
     with pytest.raises(UsageError, match="pass --ecosystem"):

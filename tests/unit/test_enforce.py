@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from gitops import enforce
@@ -15,7 +14,7 @@ CFG = Config()
 
 
 def _policy(**kw: object) -> Config:
-    return replace(CFG, hooks=replace(HooksConfig(), **kw))  # type: ignore[arg-type]
+    return CFG._replace(hooks=HooksConfig()._replace(**kw))  # type: ignore[arg-type]
 
 
 def _cand(message: str, paths: tuple[str, ...] = ("recipes/a.toml",), email: str = "a@x",
