@@ -389,3 +389,7 @@ cli_hooks.register(main_group)
 from gitops import cli_controls  # noqa: E402
 
 cli_controls.register(main_group)
+
+from gitops import cli_drill  # noqa: E402
+
+cli_drill.register(main_group)
