@@ -325,7 +325,8 @@ def _report(exc: errors.GitopsError) -> int:
     return exc.exit_code
 
 
-def _internal(exc: BaseException) -> int:
+def internal_error(exc: BaseException) -> int:
+    """Report an unexpected exception (a bug) with a crash log; exit code 3."""
     import tempfile  # noqa: PLC0415
 
     log = Path(tempfile.gettempdir()) / f"git-batch-crash-{os.getpid()}.log"
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         code = 0
     except Exception as exc:  # the one place unexpected errors become exit 3
-        code = _internal(exc)
+        code = internal_error(exc)
     sys.exit(code)
 
 

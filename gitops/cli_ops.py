@@ -159,14 +159,6 @@ def resume_cmd(opts: _Options, ecosystems: tuple[str, ...], reason: str,
 # -- gate -----------------------------------------------------------------------------------------
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _gate_lines(pairs: list[tuple[str, str]]) -> str:
-    return "".join(f"{k}={_one_line(v)}\n" for k, v in pairs)
-
-
 @click.command("gate")
 @click.option("--ecosystem", required=True, metavar="NAME", envvar="GIT_BATCH_ECOSYSTEM",
               help="The ecosystem about to run [env: GIT_BATCH_ECOSYSTEM].")
@@ -198,67 +190,10 @@ def gate_cmd(opts: _Options, ecosystem: str, stage: str, github_output: bool,  #
     Example:
       git batch gate --ecosystem homebrew --stage merge --fetch origin --github-output
     """
-    from gitops import ops  # noqa: PLC0415
+    from gitops import gate  # noqa: PLC0415
 
-    out_file = os.environ.get("GITHUB_OUTPUT") if github_output else None
-    if github_output and not out_file:
-        raise errors.UsageError("--github-output needs $GITHUB_OUTPUT, which is not set.",
-                                hint="run inside GitHub Actions, or leave --github-output out")
-
-    def publish(pairs: list[tuple[str, str]]) -> None:
-        text = _gate_lines(pairs)
-        _emit(text)
-        if out_file:
-            with open(out_file, "a", encoding="utf-8") as fh:
-                fh.write(text)
-
-    try:
-        result = ops.gate(opts.context(), ecosystem=ecosystem, stage=stage, fetch=fetch,
-                          candidates=candidates)
-    except errors.GitopsError as exc:
-        if not isinstance(exc, errors.UsageError | errors.ConfigError):
-            publish([("can_proceed", "false"), ("reason", exc.message),
-                     ("ecosystem", ecosystem), ("stage", stage)])
-        raise
-    for warning in result.warnings:
-        _warn(warning)
-    decision, gc = result.decision, result.controls
-    refusal = gc.refusal if gc is not None and decision.can_proceed else ""
-    reason = decision.reason
-    if gc is not None and decision.can_proceed:
-        reason = f"{reason}; {gc.reason}"
-    publish([("can_proceed", "true" if decision.can_proceed and not refusal else "false"),
-             ("reason", reason), ("ecosystem", result.ecosystem),
-             ("stage", result.stage), ("ops_tip", result.tip or ""), ("trust", result.trust),
-             *_control_pairs(gc)])
-    if not decision.can_proceed:
-        raise errors.Paused(f"{result.ecosystem} may not run the {result.stage} stage: "
-                            f"{decision.reason}.",
-                            hint="wait for 'git batch resume', or see 'git batch status'")
-    if refusal == "breaker":
-        raise errors.BreakerOpen(
-            f"{result.ecosystem} may not run the {result.stage} stage: {gc.reason}.",  # type: ignore[union-attr]
-            hint="wait for the probe (see 'git batch status'), or 'git batch breaker reset "
-                 f"{result.ecosystem} --reason ...' once the infrastructure is fixed")
-    if refusal == "budget":
-        raise errors.BudgetExhausted(
-            f"{result.ecosystem} may not run the {result.stage} stage: {gc.reason}.",  # type: ignore[union-attr]
-            hint="wait until the window frees (see 'git batch status'), or raise budget.limits "
-                 "through a reviewed change")
-
-
-def _control_pairs(gc: Any) -> list[tuple[str, str]]:
-    if gc is None:
-        return []
-    d = gc.budget
-    pairs = [("breaker", gc.breaker.phase.replace("_", "-")),
-             ("probe_allowance", "" if gc.probe_allowance is None else str(gc.probe_allowance))]
-    if gc.probes:
-        pairs.append(("probe_packages", ",".join(gc.probes)))
-    pairs += [("sampling", "true" if d.sampling else "false"),
-              ("sample_rate", f"{d.sample_rate:g}" if d.sample_rate is not None else ""),
-              ("sample_platforms", ",".join(d.sampling))]
-    return pairs
+    gate.run(opts.context(), gate.GateArgs(ecosystem, stage, github_output, candidates, fetch),
+             os.environ)
 
 
 # -- status ---------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ silently fall back to a default during an incident).
 from __future__ import annotations
 
 import functools
-import json
 import re
 import string
 import tomllib
@@ -135,6 +134,7 @@ def _fingerprint(cfg: Config) -> str:
                     cfg.recipes.protected_marker],
     }
     import hashlib  # noqa: PLC0415 - loads OpenSSL (3 ms); only the index needs the digest
+    import json  # noqa: PLC0415
 
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

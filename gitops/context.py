@@ -15,7 +15,7 @@ from typing import NamedTuple
 from gitops import config as config_mod
 from gitops import gitcli
 from gitops.config import CONFIG_FILENAME, Config
-from gitops.scan import RepoInfo, open_repository
+from gitops.repoinfo import RepoInfo, open_repository
 
 
 class SystemClock:

@@ -21,7 +21,7 @@ from gitops.refs import GitDirs, RefReader, discover
 
 def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: Path) -> bool:
     from gitops.index import update_incremental  # noqa: PLC0415 - starts git
-    from gitops.scan import RepoInfo  # noqa: PLC0415
+    from gitops.repoinfo import RepoInfo  # noqa: PLC0415
 
     assert dirs.work_tree is not None
     repo = RepoInfo(Path(dirs.work_tree), Path(dirs.git_dir), Path(dirs.common_dir),

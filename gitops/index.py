@@ -38,7 +38,8 @@ from gitops.history import (
 
 if TYPE_CHECKING:
     from gitops.config import Config
-    from gitops.scan import Record, RepoInfo
+    from gitops.repoinfo import RepoInfo
+    from gitops.scan import Record
 
 SCHEMA_VERSION = "5"
 APPLICATION_ID = 0x47425431  # "GBT1"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from gitops import index as index_mod
-from gitops import scan
+from gitops import repoinfo, scan
 from gitops.config import Config
 from gitops.context import Context
 from gitops.errors import UnknownBatch, UsageError
@@ -46,7 +46,7 @@ class Target(NamedTuple):
 
 def target(ctx: Context) -> Target:
     scan.check_not_shallow(ctx.repo)
-    base_ref, tip = scan.resolve_base(ctx.repo, ctx.config)
+    base_ref, tip = repoinfo.resolve_base(ctx.repo, ctx.config)
     pulls = scan.list_pulls(ctx.repo, ctx.config)
     want = Freshness(ctx.config.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls),
                      ledger_key(ctx))

@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from random import SystemRandom
 from typing import NamedTuple
 
-from gitops import controls, gitcli, ops_branch, scan, state
+from gitops import controls, gitcli, ops_branch, state
 from gitops.config import Config, is_remote_name, render_id
 from gitops.context import Context
 from gitops.errors import (
@@ -43,7 +42,7 @@ from gitops.errors import (
 )
 from gitops.gitcli import Oid
 from gitops.ops_branch import AllowedSigners, CommitCheck
-from gitops.scan import RepoInfo
+from gitops.repoinfo import RepoInfo, resolve_base
 from gitops.state import Operation, State
 
 FETCH_TIMEOUT = 60.0  # seconds a fetch or push may take before the remote counts as unreachable
@@ -55,7 +54,6 @@ BACKOFF_BASE = 0.05  # seconds: the smallest jitter window
 BACKOFF_CAP = 4.0  # seconds: the largest
 RECENT = 10  # operations shown by status
 
-_random = SystemRandom()
 
 
 # -- where the ops branch lives -------------------------------------------------------------------
@@ -179,7 +177,7 @@ def _signers(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
              base: tuple[str, Oid] | None = None) -> tuple[str, AllowedSigners, bytes | None]:
     """The allowed-signers file of the base branch (never the ops branch's own copy), and the
     state file at tip, read together."""
-    base_ref, base_tip = base or scan.resolve_base(repo, cfg)
+    base_ref, base_tip = base or resolve_base(repo, cfg)
     path = cfg.ops.allowed_signers
     specs = [f"{base_tip}:{path}"] + ([f"{tip}:{state.STATE_FILE}"] if tip else [])
     blobs = ops_branch.read_blobs(repo.path, specs)
@@ -561,12 +559,17 @@ def _check_signer_listed(signing: _Signing, signers: AllowedSigners, cfg: Config
         )
 
 
+def _uniform(high: float) -> float:
+    """A uniformly random float in [0, high) from the OS's generator (no `random` import)."""
+    return high * int.from_bytes(os.urandom(7)) / (1 << 56)
+
+
 def _sleep(attempt: int, took: float) -> None:
     """Full jitter: a random wait in a window that doubles with each lost race, starting at how
     long one attempt takes here (a slow machine or remote needs wider gaps between rivals) and
     capped at BACKOFF_CAP."""
     unit = max(BACKOFF_BASE, took)
-    time.sleep(_random.uniform(0, min(BACKOFF_CAP, unit * 2 ** attempt)))
+    time.sleep(_uniform(min(BACKOFF_CAP, unit * 2 ** attempt)))
 
 
 # (state at the tip, now, operation id) -> (new state, commit message, reserved id)
@@ -784,7 +787,7 @@ def new_id(ctx: Context, *, ecosystem: str | None = None, push: str | None = Non
     eco = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)[0] if ecosystem else ""
     if "ecosystem" in _fields(cfg.ops.id_format) and not eco:
         raise UsageError("ops.id_format contains {ecosystem}: pass --ecosystem.")
-    base = scan.resolve_base(ctx.repo, cfg)
+    base = resolve_base(ctx.repo, cfg)
     floor = _base_floor(ctx, base[1], state.day_of(ctx.clock.now()))
 
     def render(old: State, new: State, now: datetime) -> str:
@@ -845,7 +848,7 @@ def land(ctx: Context, batch_id: str, commits: tuple[str, ...], *,
     check_batch_id(ctx.config, batch_id)
     if not commits:
         raise UsageError("name at least one commit.", hint="git batch land ID COMMIT...")
-    base_ref, base_tip = scan.resolve_base(ctx.repo, ctx.config)
+    base_ref, base_tip = resolve_base(ctx.repo, ctx.config)
     oids: list[str] = []
     for rev in commits:
         if not rev or rev.startswith("-") or any(ord(c) < 32 for c in rev):

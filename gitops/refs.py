@@ -125,7 +125,7 @@ class RefReader:
         return None
 
     def base(self, configured: str) -> tuple[str, str] | None:
-        """The base branch as scan.resolve_base finds it: configured name, else origin/HEAD's
+        """The base branch as repoinfo.resolve_base finds it: configured name, else origin/HEAD's
         target, else main, else HEAD."""
         if configured:
             return self.dwim(configured)

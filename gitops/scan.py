@@ -8,7 +8,6 @@ differential-tested against `git interpret-trailers`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 from gitops import gitcli, trailers
@@ -31,6 +30,10 @@ from gitops.history import (
     Member,
     build_report,
 )
+from gitops.repoinfo import RepoInfo
+
+# resolve_base moved to repoinfo.py; re-exported for callers that still look here
+from gitops.repoinfo import resolve_base as resolve_base  # noqa: PLC0414
 
 # One record per commit: \x1e starts it, NUL separates fields, the message is the last field.
 # With -z, git ends the format with a NUL and starts the name-status list with a newline.
@@ -128,68 +131,6 @@ class Classifier:
         if not members and not events and pull is None:
             return None
         return Classified(members, tuple(events), ecosystems if members else (), pull)
-
-
-class RepoInfo(NamedTuple):
-    path: Path  # where git runs (work tree or git dir)
-    git_dir: Path
-    common_dir: Path
-    work_tree: Path | None
-    shallow: bool
-
-
-def open_repository(path: Path) -> RepoInfo:
-    """Describe the repository at path; RepositoryError when it is not one."""
-    if not path.exists():
-        raise RepositoryError(f"{path}: no such directory.", hint="pass an existing path to --repo")
-    res = gitcli.run(
-        "rev-parse", "--absolute-git-dir", "--git-common-dir", "--is-bare-repository",
-        "--is-shallow-repository", repo=path, ok=frozenset({0, 128}),
-    )
-    if res.returncode != 0:
-        raise RepositoryError(
-            f"{path}: not a git repository (or any parent up to a ceiling directory).",
-            hint="run inside a repository or pass --repo PATH",
-        )
-    git_dir_s, common_s, bare_s, shallow_s = res.text.splitlines()[:4]
-    git_dir = Path(git_dir_s)
-    common = Path(common_s) if Path(common_s).is_absolute() else (path / common_s).resolve()
-    work_tree = None
-    if bare_s != "true":
-        top = gitcli.run("rev-parse", "--show-toplevel", repo=path, ok=frozenset({0, 128}))
-        if top.returncode == 0 and top.text.strip():
-            work_tree = Path(top.text.strip())
-    return RepoInfo(path, git_dir, common.resolve(), work_tree, shallow_s == "true")
-
-
-def resolve_base(repo: RepoInfo, cfg: Config) -> tuple[str, Oid]:
-    """(full ref name, commit id) of the base branch; RepositoryError when it is missing."""
-    name = cfg.repo.base_branch
-    if not name:
-        res = gitcli.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", repo=repo.path,
-                         ok=frozenset({0, 1, 128}))
-        candidates = [res.text.strip()] if res.returncode == 0 else []
-        candidates += ["refs/heads/main", "HEAD"]
-    else:
-        candidates = [name]
-    for cand in candidates:
-        if not cand:
-            continue
-        oid = gitcli.resolve_commit(repo.path, cand)
-        if oid is None:
-            continue
-        full = gitcli.run("rev-parse", "--verify", "--symbolic-full-name", "--end-of-options", cand,
-                          repo=repo.path, ok=frozenset({0, 128})).text.strip()
-        return (full or cand), oid
-    if name:
-        raise RepositoryError(
-            f"base branch '{name}' does not exist in {repo.path}.",
-            hint="fetch it, or set repo.base_branch in .git-batch.toml (or pass --base)",
-        )
-    raise RepositoryError(
-        f"{repo.path}: no base branch: origin/HEAD, main and HEAD do not name a commit.",
-        hint="commit something first, or set repo.base_branch in .git-batch.toml",
-    )
 
 
 def list_pulls(repo: RepoInfo, cfg: Config) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 from gitops import state
 from gitops.config import Config, OpsConfig
 from gitops.context import Context
-from gitops.scan import open_repository
+from gitops.repoinfo import open_repository
 from tests.conftest import Repo, SigningKey, SshKey, git
 
 BIN = Path(sys.executable).parent

@@ -12,7 +12,7 @@ PACKAGE = ROOT / "gitops"
 
 PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo"}
 ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"},
-           "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks",
+           "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks", "cli_drill",
                      "cli_controls"}}
 
 
