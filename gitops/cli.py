@@ -304,7 +304,10 @@ def demo_cmd(path: str | None, commits: int, seed: int, bare: bool) -> None:
 
     Recipes with dependencies, several batches (trailer, legacy 'batch_id:' line, squash
     merge with its pull request ref, merge commit), human edits after batches, in-flight
-    branches. Deterministic: the same --seed gives the same commit ids.
+    branches. Deterministic: the same --seed gives the same commit ids, except the last commit
+    of main, which lists a fresh signing key of the demo's operator (kept in the git dir and
+    configured in this repository only); the ops branch is created, signed with it, and
+    published to an 'origin' that is a bare repository inside the git dir.
 
     \b
     Example:
@@ -316,7 +319,7 @@ def demo_cmd(path: str | None, commits: int, seed: int, bare: bool) -> None:
     from gitops import demo  # noqa: PLC0415
 
     target = Path(path) if path else Path(tempfile.mkdtemp(prefix="git-batch-demo-"))
-    info = demo.generate(target, commits=commits, seed=seed, bare=bare)
+    info = demo.generate(target, commits=commits, seed=seed, bare=bare, operator=True)
     _emit(demo.describe(info))
 
 

@@ -10,6 +10,11 @@ recipes), then filler (single-recipe edits by people and a version bot, recipes 
 commits/10, and a batch every ~400 commits in every form), then a fixed "named" section of
 NAMED_COMMITS commits holding the batches a new user should look at, then the in-flight refs.
 
+With `operator=True` (what `git batch demo` does) the demo can also be operated: a fresh ssh key
+in the git dir, listed in the allowed-signers file by one more commit on main (so only that last
+commit differs between runs), signing configured in the repository's own config, a bare `origin`
+inside the git dir, and the ops branch created and published there.
+
 The ground truth in `DemoInfo` is computed from what the generator wrote, never guessed:
 - a path's net status over a batch compares `pre` (before the batch's first touch of it) with
   `post` (after its last touch): added, deleted, modified, or none (added then deleted inside).
@@ -26,10 +31,12 @@ The ground truth in `DemoInfo` is computed from what the generator wrote, never 
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,6 +89,17 @@ class DemoBatch:
 
 
 @dataclass(frozen=True)
+class DemoOperator:
+    """The demo's operator: a signing key in the git dir, listed on main, and the ops branch."""
+
+    principal: str
+    key: Path  # the private key (mode 600) inside the git dir, never in the working tree
+    signers_commit: str  # the commit on main that adds the allowed-signers file
+    ops_tip: str  # the signed root commit of the ops branch
+    remote: str  # a bare repository inside the git dir, configured as `origin`
+
+
+@dataclass(frozen=True)
 class DemoInfo:
     """What `generate` built: where, how big, every batch, and the in-flight refs."""
 
@@ -90,6 +108,7 @@ class DemoInfo:
     commits: int
     batches: tuple[DemoBatch, ...]
     inflight: dict[str, str]
+    operator: DemoOperator | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1203,9 +1222,19 @@ def _check_target(path: Path, commits: int) -> None:
 
 
 def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7,
-             bare: bool = False) -> DemoInfo:
-    """Build a sample registry in path (new or empty) and return its ground truth."""
+             bare: bool = False, operator: bool = False) -> DemoInfo:
+    """Build a sample registry in path (new or empty) and return its ground truth.
+
+    With operator, also set up a working ops branch (see _add_operator): the history up to
+    main^ is the same as without it, the last commit of main lists a fresh signing key.
+    """
     _check_target(path, commits)
+    keygen = shutil.which("ssh-keygen") if operator else None
+    if operator and keygen is None:
+        raise UsageError(
+            "The demo's operator needs ssh-keygen (OpenSSH) to make a signing key.",
+            hint="install the OpenSSH client tools, then run the demo again",
+        )
     path.mkdir(parents=True, exist_ok=True)
     gitcli.run("init", "--quiet", f"--initial-branch={BASE_BRANCH}",
                *(["--bare"] if bare else []), repo=path)
@@ -1215,10 +1244,83 @@ def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7,
         gitcli.run_streaming("fast-import", "--quiet", "--done", f"--export-marks={marks}",
                              repo=path, chunks=gen.chunks())
         oids = _read_marks(marks)
+    key = _operator_key(path, Path(keygen)) if keygen else None
+    signers = _allow_operator(path, key, gen.clock) if key else ""
     if not bare:
         # The repository is new, so checking out main here cannot clobber anybody's work.
         gitcli.run("reset", "--hard", "--quiet", repo=path)
-    return gen.info(path, oids)
+    info = gen.info(path, oids)
+    if key is None:
+        return info
+    return replace(info, commits=info.commits + 1, operator=_add_operator(path, key, signers))
+
+
+# The operator of `git batch demo` (issue 8): a key of its own, never the user's.
+OPERATOR = ("Demo Operator", "operator@demo.invalid")
+OPERATOR_DIR = "git-batch-demo"  # under the git dir: the key and the bare `origin`
+REMOTE = "origin"
+_ADMIN = ("Registry Admin", "admin@registry.example")
+
+
+def _git_dir(path: Path) -> Path:
+    return Path(gitcli.run("rev-parse", "--absolute-git-dir", repo=path).text.strip())
+
+
+def _operator_key(path: Path, keygen: Path) -> Path:
+    """A fresh ed25519 key in <git dir>/git-batch-demo/: sample data, not in the working tree."""
+    home = _git_dir(path) / OPERATOR_DIR
+    home.mkdir(mode=0o700)
+    key = home / "operator_key"
+    # ssh-keygen writes the private key with mode 600; -q and an empty passphrase: no output,
+    # no prompt.
+    code = gitcli.run_program(keygen, ("-q", "-t", "ed25519", "-N", "", "-C", OPERATOR[1],
+                                       "-f", str(key)), cwd=home, stdin=b"")
+    if code != 0 or not key.with_suffix(".pub").is_file():
+        raise UsageError(f"ssh-keygen could not make the demo's key in {home} (exit {code}).",
+                         hint="check that ssh-keygen works: ssh-keygen -t ed25519 -f /tmp/k")
+    return key
+
+
+def _allow_operator(path: Path, key: Path, after: datetime) -> str:
+    """One commit on main by a registry admin listing the operator's key; its id."""
+    public = key.with_suffix(".pub").read_text(encoding="ascii").split()
+    listed = f"{OPERATOR[1]} {public[0]} {public[1]}\n".encode()
+    message = (
+        b"Allow the demo operator to sign ops commits\n\n"
+        b"git batch verifies every commit of the ops branch against this file on main, so\n"
+        b"changing who may operate takes a reviewed commit here.\n"
+    )
+    when = int((after + timedelta(minutes=30)).timestamp())
+    parent = gitcli.run("rev-parse", "--verify", "--end-of-options", f"{_MAIN_REF}^{{commit}}",
+                        repo=path).text.strip()
+    who = f"{_ADMIN[0]} <{_ADMIN[1]}> {when} +0000"
+    stream = b"".join((
+        f"commit {_MAIN_REF}\nmark :1\nauthor {who}\ncommitter {who}\n".encode(),
+        f"data {len(message)}\n".encode(), message,
+        f"from {parent}\nM 100644 inline {_CONFIG.ops.allowed_signers}\n".encode(),
+        f"data {len(listed)}\n".encode(), listed, b"\n", b"done\n",
+    ))
+    gitcli.run("fast-import", "--quiet", "--done", repo=path, stdin=stream)
+    return gitcli.run("rev-parse", "--verify", _MAIN_REF, repo=path).text.strip()
+
+
+def _add_operator(path: Path, key: Path, signers: str) -> DemoOperator:
+    """Sign as the operator in this repository, publish main to a bare `origin` inside the git
+    dir, and create the ops branch there (`git batch ops init --push origin`)."""
+    from gitops import ops  # noqa: PLC0415 - only the operator demo needs the ops machinery
+    from gitops.context import load_context  # noqa: PLC0415
+
+    for name, value in (("user.name", OPERATOR[0]), ("user.email", OPERATOR[1]),
+                        ("gpg.format", "ssh"), ("user.signingkey", str(key))):
+        gitcli.run("config", "--local", name, value, repo=path)
+    origin = key.parent / "origin.git"
+    gitcli.run("init", "--quiet", "--bare", f"--initial-branch={BASE_BRANCH}", str(origin),
+               repo=path)
+    gitcli.run("remote", "add", REMOTE, str(origin), repo=path)
+    gitcli.run("push", "--quiet", REMOTE, f"{_MAIN_REF}:{_MAIN_REF}", repo=path)
+    ctx = load_context(str(path), None, BASE_BRANCH, os.environ)
+    result = ops.init(ctx, push=REMOTE)
+    return DemoOperator(OPERATOR[1], key, signers, result.tip, str(origin))
 
 
 def describe(info: DemoInfo, *, limit: int = 10) -> str:
@@ -1246,6 +1348,15 @@ def describe(info: DemoInfo, *, limit: int = 10) -> str:
         lines += ["", "In-flight refs:"]
         width = max(len(ref) for ref in info.inflight)
         lines += [f"  {ref:<{width}}  {what}" for ref, what in info.inflight.items()]
+    op = info.operator
+    if op is not None:
+        lines += [
+            "", "Operator (sample data, configured in this repository only):",
+            f"  {op.principal} signs ops commits with the key {op.key}",
+            f"  listed in {_CONFIG.ops.allowed_signers} on {info.base} by {op.signers_commit[:10]}",
+            f"  ops branch {_CONFIG.ops.branch} at {op.ops_tip[:10]}, published to {REMOTE} "
+            f"(a bare repository: {op.remote})",
+        ]
     if batches:
         latest = batches[-1].batch_id
         edited = [b for b in batches if b.form == "trailer" and b.later_edited]
@@ -1258,4 +1369,10 @@ def describe(info: DemoInfo, *, limit: int = 10) -> str:
             f"  git batch revert {latest} --dry-run",
             f"  git batch inflight {latest}",
         ]
+        if op is not None:
+            lines += [
+                "  git batch status --text",
+                f"  git batch pause --ecosystem {batches[-1].ecosystem} --reason \"a trial\" "
+                f"--push {REMOTE}",
+            ]
     return "\n".join(lines) + "\n"

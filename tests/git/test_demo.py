@@ -8,6 +8,7 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,9 @@ def is_ancestor(repo: Path, a: str, b: str) -> bool:
     return proc.returncode == 0
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoInfo]:
-    """The default demo, built once for the module in an isolated git environment."""
+@contextmanager
+def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An isolated git environment for module-scoped fixtures (the autouse one is per test)."""
     home = tmp_path_factory.mktemp("demo-home")
     with pytest.MonkeyPatch.context() as mp:
         for key in list(os.environ):
@@ -44,7 +45,21 @@ def info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoInfo]:
         mp.setenv("XDG_CONFIG_HOME", str(home / ".config"))
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
         mp.setenv("LC_ALL", "C")
+        yield
+
+
+@pytest.fixture(scope="module")
+def info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoInfo]:
+    """The default demo, built once for the module in an isolated git environment."""
+    with isolated(tmp_path_factory):
         yield demo.generate(tmp_path_factory.mktemp("demo") / "registry")
+
+
+@pytest.fixture(scope="module")
+def operated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.DemoInfo]:
+    """What `git batch demo` builds: the default demo plus the operator and the ops branch."""
+    with isolated(tmp_path_factory):
+        yield demo.generate(tmp_path_factory.mktemp("demo") / "registry", operator=True)
 
 
 def refs(repo: Path) -> str:
@@ -381,3 +396,94 @@ def test_describe_names_batches_refs_and_next_commands(info: demo.DemoInfo) -> N
     for command in ("git batch list", "git batch show ", f"git batch revert {latest} --dry-run",
                     f"git batch inflight {latest}"):
         assert command in text
+
+
+# -- the operator of `git batch demo` (issue 8) ---------------------------------------------------
+
+
+def test_operator_demo_keeps_the_deterministic_history(info: demo.DemoInfo,
+                                                       operated: demo.DemoInfo) -> None:
+    """Everything but the last commit of main (a fresh key) is the seed's deterministic demo."""
+    repo = operated.path
+    assert git(repo, "rev-list", "main^") == git(info.path, "rev-list", "main")
+    assert operated.batches == info.batches and operated.inflight == info.inflight
+    assert operated.commits == info.commits + 1
+    assert git(repo, "rev-list", "--count", "main").strip() == str(operated.commits)
+    plain = {line.split()[1]: line.split()[0] for line in refs(info.path).splitlines()}
+    ours = {line.split()[1]: line.split()[0] for line in refs(repo).splitlines()}
+    assert {ref: oid for ref, oid in ours.items() if ref in plain and ref != "refs/heads/main"} \
+        == {ref: oid for ref, oid in plain.items() if ref != "refs/heads/main"}
+
+
+def test_operator_commit_lists_only_the_new_key(operated: demo.DemoInfo) -> None:
+    repo, op = operated.path, operated.operator
+    assert op is not None and op.principal == "operator@demo.invalid"
+    assert git(repo, "rev-parse", "main").strip() == op.signers_commit
+    assert git(repo, "diff-tree", "--no-commit-id", "--name-status", "-r", "main").split() == [
+        "A", ".git-batch/allowed_signers"]
+    assert git(repo, "log", "-1", "--format=%an <%ae>", "main").strip() == (
+        "Registry Admin <admin@registry.example>")
+    kind, key = op.key.with_suffix(".pub").read_text().split()[:2]
+    assert (repo / ".git-batch" / "allowed_signers").read_text() == (
+        f"operator@demo.invalid {kind} {key}\n")
+
+
+def test_operator_key_stays_in_the_git_dir_and_this_repository(operated: demo.DemoInfo) -> None:
+    repo, op = operated.path, operated.operator
+    assert op is not None
+    git_dir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+    assert op.key.parent == git_dir / "git-batch-demo"
+    assert op.key.stat().st_mode & 0o777 == 0o600
+    assert git(repo, "status", "--porcelain", "--ignored") == ""
+    local = git(repo, "config", "--local", "--list")
+    for line in ("user.name=Demo Operator", "user.email=operator@demo.invalid",
+                 "gpg.format=ssh", f"user.signingkey={op.key}",
+                 f"remote.origin.url={op.remote}"):
+        assert line in local.splitlines()
+
+
+def test_operator_demo_has_a_trusted_ops_branch_on_origin(operated: demo.DemoInfo) -> None:
+    from gitops import ops  # noqa: PLC0415
+    from gitops.context import load_context  # noqa: PLC0415
+
+    repo, op = operated.path, operated.operator
+    assert op is not None
+    remote = git(repo, "ls-remote", "origin").split()
+    assert dict(zip(remote[1::2], remote[::2], strict=True)) == {
+        "HEAD": op.signers_commit, "refs/heads/main": op.signers_commit,
+        "refs/heads/batch-ops": op.ops_tip}
+    report = ops.status(load_context(str(repo), None, None, {}))
+    assert report.view.trust.trusted and report.view.tip == op.ops_tip
+    assert report.view.trust.tip_principal == "operator@demo.invalid"
+    gate = ops.gate(load_context(str(repo), None, None, {}), ecosystem="npm", stage="merge",
+                    fetch="origin")
+    assert gate.decision.can_proceed
+
+
+def test_describe_names_the_operator(operated: demo.DemoInfo) -> None:
+    op = operated.operator
+    assert op is not None
+    text = demo.describe(operated)
+    assert f"{operated.commits} commits" in text
+    for what in (op.principal, str(op.key), op.ops_tip[:10], op.signers_commit[:10],
+                 "git batch status --text", "--push origin"):
+        assert what in text
+
+
+def test_operator_in_a_bare_demo_leaves_the_global_config_alone(tmp_path: Path) -> None:
+    global_config = Path(os.environ["HOME"]) / ".gitconfig"
+    before = global_config.read_text()
+    info = demo.generate(tmp_path / "bare.git", commits=demo.MIN_COMMITS, bare=True,
+                         operator=True)
+    assert global_config.read_text() == before
+    assert info.operator is not None
+    assert info.operator.key.parent == tmp_path / "bare.git" / "git-batch-demo"
+    assert git(info.path, "rev-parse", "batch-ops").strip() == info.operator.ops_tip
+
+
+def test_operator_needs_ssh_keygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo.shutil, "which", lambda _name: None)
+    with pytest.raises(UsageError, match="ssh-keygen") as exc:
+        demo.generate(tmp_path / "registry", operator=True)
+    assert exc.value.hint
+    assert not (tmp_path / "registry").exists()
