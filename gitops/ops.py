@@ -42,7 +42,7 @@ from gitops.errors import (
 )
 from gitops.gitcli import Oid
 from gitops.ops_branch import AllowedSigners, CommitCheck
-from gitops.repoinfo import RepoInfo, resolve_base
+from gitops.repoinfo import RepoInfo, read_refs, resolve_base
 from gitops.state import Operation, State
 
 FETCH_TIMEOUT = 60.0  # seconds a fetch or push may take before the remote counts as unreachable
@@ -258,7 +258,7 @@ def _read_view(repo: RepoInfo, cfg: Config, *, remote: str | None, fetch: bool, 
     if fetch:
         assert fetcher is not None
         remote_has = fetcher(where)
-    refs = ops_branch.read_refs(repo.path, where.refs)
+    refs = read_refs(repo, where.refs)
     if not remote_has:
         refs.pop(where.tracking, None)  # a stale copy of a branch the remote no longer has
         if refs.get(where.local) is None:
@@ -459,7 +459,7 @@ def read_landings(repo: RepoInfo, cfg: Config) -> dict[str, tuple[str, ...]]:
     not verify) and StateCorrupt; never fetches. Reads the newer of batch-ops and
     <remote>/batch-ops (the remote-tracking one when both moved)."""
     where = _where(cfg, None)
-    refs = ops_branch.read_refs(repo.path, where.refs)
+    refs = read_refs(repo, where.refs)
     if refs.get(where.local) is None and refs.get(where.tracking) is None:
         return {}
     view = _read_view(repo, cfg, remote=None, fetch=False, strict=True)

@@ -6,6 +6,8 @@ the hooks) do not import the history parser.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,6 +15,7 @@ from gitops import gitcli
 from gitops.config import Config
 from gitops.errors import RepositoryError
 from gitops.gitcli import Oid
+from gitops.refs import GitDirs, RefReader
 
 
 class RepoInfo(NamedTuple):
@@ -48,9 +51,49 @@ def open_repository(path: Path) -> RepoInfo:
     return RepoInfo(path, git_dir, common.resolve(), work_tree, shallow_s == "true")
 
 
+def _reader(repo: RepoInfo) -> RefReader | None:
+    """A reader of the ref files, or None when git must be asked (reftable, odd layouts)."""
+    common = str(repo.common_dir)
+    if os.path.exists(os.path.join(common, "reftable")) or not os.path.isdir(
+            os.path.join(common, "refs", "heads")):
+        return None
+    return RefReader(GitDirs(str(repo.git_dir), common,
+                             str(repo.work_tree) if repo.work_tree else None))
+
+
+def read_refs(repo: RepoInfo, names: Iterable[str]) -> dict[str, Oid]:
+    """The values of the given full ref names that exist (as gitcli.read_refs), from the ref
+    files when the repository keeps them as files: the gate reads its refs without a process."""
+    reader = _reader(repo)
+    if reader is None:
+        return gitcli.read_refs(repo.path, names)
+    out: dict[str, Oid] = {}
+    for name in dict.fromkeys(names):
+        found = reader.read(name) if name.startswith("refs/") else None
+        if found is not None and found[0] == name:
+            out[name] = Oid(found[1])
+    return out
+
+
+def _base_from_files(repo: RepoInfo, name: str) -> tuple[str, Oid] | None:
+    """The base branch read from the ref files when that is unambiguous: a branch or a
+    remote-tracking branch. Tags, HEAD, a detached origin/HEAD: None, git decides."""
+    reader = _reader(repo)
+    found = reader.base(name) if reader is not None else None
+    if found is None:
+        return None
+    full, oid = found
+    if not full.startswith(("refs/heads/", "refs/remotes/")) or full.endswith("/HEAD"):
+        return None
+    return full, Oid(oid)
+
+
 def resolve_base(repo: RepoInfo, cfg: Config) -> tuple[str, Oid]:
     """(full ref name, commit id) of the base branch; RepositoryError when it is missing."""
     name = cfg.repo.base_branch
+    found = _base_from_files(repo, name)
+    if found is not None:
+        return found
     if not name:
         res = gitcli.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", repo=repo.path,
                          ok=frozenset({0, 1, 128}))
