@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from gitops import enforce, gitcli, scan, trailers
+from gitops import enforce, gitcli, trailers
 from gitops.context import Context
 from gitops.enforce import Candidate, OpsFacts, Refusal
 from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError, report_text
@@ -39,6 +39,8 @@ class CheckReport:
 
 
 def _candidates(ctx: Context, revs: list[str]) -> list[Candidate]:
+    from gitops import scan  # noqa: PLC0415 - commit-msg never walks commits
+
     data = gitcli.log_hook_commits(ctx.repo.path, revs, scan.LOG_FORMAT, scan.LOG_DIFF)
     return [Candidate(r.info.oid, r.message, r.info.email, tuple(c.path for c in r.changes),
                       merge=len(r.info.parents) > 1) for r in scan.parse_log(data)]
