@@ -87,6 +87,10 @@ def ops_init_cmd(opts: _Options, push: str | None) -> None:
 
     ctx = opts.context()
     result = ops.init(ctx, push=push)
+    if result.published:
+        _emit(f"published the existing {ctx.config.ops.branch} at {result.tip[:10]} to "
+              f"{result.pushed}; nothing written.\n")
+        return
     _written(result, f"created {ctx.config.ops.branch}",
              unchanged=f"{ctx.config.ops.branch} exists already")
 

@@ -20,7 +20,7 @@ from gitops.errors import (
     ReintroducesReverted,
     TrailerRefused,
 )
-from gitops.history import REAPPLIES_BATCH
+from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH
 
 if TYPE_CHECKING:
     from gitops import state
@@ -103,6 +103,14 @@ def batch_ids(cfg: Config, message: str) -> tuple[str, ...]:
     return tuple(r.batch_id for r in refs if r.form == "trailer")
 
 
+def rollback_ids(cfg: Config, message: str) -> tuple[str, ...]:
+    """Valid ids in Reverts-Batch / Reapplies-Batch trailers: the commits `git batch revert` and
+    `reapply` write. They change managed files for a batch without being one of its commits."""
+    parsed = trailers.parse(message)
+    return tuple(v for key in (REVERTS_BATCH, REAPPLIES_BATCH)
+                 for v in trailers.values(parsed, key) if cfg.id_regex.fullmatch(v))
+
+
 def ecosystems(cfg: Config, message: str) -> tuple[str, ...]:
     return trailers.values(trailers.parse(message), cfg.batch.ecosystem_trailer)
 
@@ -140,7 +148,8 @@ def trailer_refusals(cfg: Config, c: Candidate, *, door: Door, target: str | Non
                    "as git parses it (prose in the last paragraph, or not the last paragraph).",
                    f"move '{key}: {value}' into the last paragraph, after a blank line, with only "
                    "trailers in it.")
-    if not out and not batch_ids(cfg, msg) and requires_trailer(cfg, c, target):
+    if (not out and not batch_ids(cfg, msg) and not rollback_ids(cfg, msg)
+            and requires_trailer(cfg, c, target)):
         managed = sorted(p for p in c.paths if cfg.is_managed(p))
         shown = ", ".join(managed[:3]) + (f" and {len(managed) - 3} more" if len(managed) > 3
                                           else "")

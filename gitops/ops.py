@@ -480,6 +480,7 @@ class WriteResult(NamedTuple):
     attempts: int
     reserved_id: str = ""
     warnings: tuple[str, ...] = ()
+    published: bool = False  # ops init --push sent the existing branch; nothing was written
 
 
 class _Lost(Exception):
@@ -734,8 +735,7 @@ def _publish(ctx: Context, where: Where, tip: Oid, *, push: str, attempt: int) -
     if outcome == "unreachable":
         raise RemoteUnreachable(f"cannot reach remote '{push}' to push {where.branch}.",
                                 hint="check the network and run the command again")
-    return WriteResult(True, tip, None, State(), None, True, push, attempt,
-                       warnings=(f"published the existing {where.branch} to {push}",))
+    return WriteResult(False, tip, None, State(), None, True, push, attempt, published=True)
 
 
 # -- the operations -------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_remote_without_ops_branch(remote: Path) -> None:
         ops.gate(make_ctx(a), ecosystem="npm", stage="merge", fetch="origin")
     ops.init(make_ctx(a))  # only locally
     published = ops.init(make_ctx(a), push="origin")
-    assert published.changed and tip(remote) == tip(a)
+    assert published.published and not published.changed and tip(remote) == tip(a)
 
 
 def test_rollback_on_the_remote_is_caught_by_a_clone_that_saw_the_newer_tip(remote: Path

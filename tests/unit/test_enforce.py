@@ -80,3 +80,18 @@ def test_untrusted_ops_state_refuses_only_batch_commits() -> None:
     [r] = enforce.ops_refusals(CFG, _cand("x\n\nBatch-Id: 2026-01-28-001\n"), bad, NOW)
     assert r.rule == "ops-untrusted" and "tip 1234 is not signed" in r.reason
     assert enforce.ops_refusals(CFG, _cand("x\n"), bad, NOW) == []
+
+
+def test_revert_and_reapply_commits_need_no_batch_trailer() -> None:
+    """`git batch revert` / `reapply` commits name the batch in their own trailers; the
+    required check must not block a rollback (nor may a pause: nothing blocks a revert)."""
+    for key in ("Reverts-Batch", "Reapplies-Batch"):
+        assert _rules(CFG, _cand(f"Revert batch\n\n{key}: 2026-03-01-001\n")) == [], key
+        # the id must be valid, and in the trailer block
+        assert _rules(CFG, _cand(f"Revert batch\n\n{key}: soon\n")) == ["missing-trailer"]
+        assert _rules(CFG, _cand(f"{key}: 2026-03-01-001\n\nprose only\n")) == [
+            "missing-trailer"]
+    paused = OpsFacts("untrusted", "forged")
+    revert = _cand("Revert batch\n\nReverts-Batch: 2026-03-01-001\n")
+    assert enforce.refusals(CFG, revert, door="check", target=None, ops=paused,
+                            reverted=frozenset({"2026-03-01-001"}), now=NOW) == []
