@@ -31,6 +31,11 @@ def git_isolation(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("GIT_COMMITTER_DATE", FIXED_DATE)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(home.parent))
     monkeypatch.setenv("LC_ALL", "C")
+    # Temp files of the processes under test (e.g. the allowed-signers file of a writer killed
+    # by test_crash) stay inside pytest's temp dir instead of littering /tmp.
+    tmp = home.parent / "tmp"
+    tmp.mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(tmp))
     (home / ".gitconfig").write_text(
         "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgSign = false\n"
         "[advice]\n\tdetachedHead = false\n"
