@@ -108,12 +108,12 @@ class Repo:
                 builder.insert(head, pygit2.Oid(hex=value[0]), value[1])
         for name, sub in nested.items():
             existing = builder.get(name)
-            subtree = (self._r[existing.id]
-                       if existing is not None and existing.type == pygit2.GIT_OBJECT_TREE
-                       else None)
-            new = self._update(subtree, sub)
+            is_tree = existing is not None and existing.type == pygit2.GIT_OBJECT_TREE
+            new = self._update(self._r[existing.id] if is_tree else None, sub)
             if new is None:
-                if existing is not None:
+                # Only a directory emptied here goes: a file may just have been put in its
+                # place above (a revert re-creating dir.toml and deleting dir.toml/inner.toml).
+                if is_tree:
                     builder.remove(name)
             else:
                 builder.insert(name, pygit2.Oid(hex=new), TREE_MODE)

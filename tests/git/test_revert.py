@@ -263,6 +263,27 @@ def test_squash_and_merge_batches(make_repo: Callable[..., Repo]) -> None:
     assert outcomes(merged) == {"recipes/m/mg.toml": revert.DELETE}
 
 
+def test_file_and_directory_swap_back(make_repo: Callable[..., Repo]) -> None:
+    """A batch that turned a file into a directory (and one the other way round) is reverted
+    to the file (the directory): the tree edit holds both the path and paths under it."""
+    repo = make_repo()
+    repo.commit("base\n", {"recipes/f/flat.toml": recipe("flat"),
+                           "recipes/n/nest.toml/inner.toml": recipe("inner")})
+    repo.commit(bot("swap"), {"recipes/f/flat.toml": None,
+                              "recipes/f/flat.toml/inner.toml": recipe("flat"),
+                              "recipes/n/nest.toml/inner.toml": None,
+                              "recipes/n/nest.toml": recipe("inner")})
+    out = run(repo)
+    assert outcomes(out) == {
+        "recipes/f/flat.toml": revert.RECREATE,
+        "recipes/f/flat.toml/inner.toml": revert.DELETE,
+        "recipes/n/nest.toml": revert.DELETE,
+        "recipes/n/nest.toml/inner.toml": revert.RECREATE,
+    }
+    assert out.branch is not None
+    assert tree(repo, out.branch) == tree(repo, "HEAD~1")
+
+
 def test_legacy_batch(make_repo: Callable[..., Repo]) -> None:
     repo = make_repo()
     repo.commit("bot\n\nbatch_id: 2026-03-03-001\n", {"recipes/l/l.toml": recipe("l")})
