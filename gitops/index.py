@@ -443,9 +443,16 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
 def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
                progress: ProgressFn | None = None, warn: WarnFn | None = None) -> None:
     """Build a fresh index into dest atomically."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     try:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # something other than a directory stands there
+            raise IndexUnavailable(
+                f"cannot write the history index at {dest}: {dest.parent} is not a directory.",
+                hint="move that file away (the directory only holds caches), or query without "
+                     "the index: --no-index",
+            ) from None
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=OFF")
