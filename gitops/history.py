@@ -39,9 +39,28 @@ class CommitInfo(NamedTuple):
         return self.oid[:10]
 
 
+# One side of a change as `git diff --raw` shows it: (blob id, mode); mode 0 when the path is
+# absent on that side. A submodule (160000) is a commit id, not a blob.
+RawSide = tuple[str, int]
+Entry = tuple[str, int]  # (blob id, file mode) of a file in a tree
+
+
 class Change(NamedTuple):
     status: str  # A, M, D or T against the first parent
     path: str
+    # `git log --raw` metadata, ":<old mode> <new mode> <old id> <new id> <status>", kept
+    # undecoded (only the index writer reads it); None when the producer did not read it (the
+    # index's member lists leave it out: Index.sides() answers for the few that matter).
+    raw: bytes | None = None
+
+
+def blob_entry(side: RawSide) -> Entry | None:
+    """The file entry a raw diff side stands for, None when there is no file: absent (mode 0),
+    a submodule (160000) or a directory, as `Repo.entries` reads a tree."""
+    oid, mode = side
+    if mode & 0o170000 not in (0o100000, 0o120000):  # regular files and symlinks are blobs
+        return None
+    return oid, mode
 
 
 class Member(NamedTuple):

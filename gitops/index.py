@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -27,10 +28,12 @@ from gitops.history import (
     BatchSummary,
     Change,
     CommitInfo,
+    Entry,
     Event,
     LaterEdit,
     Member,
     batch_state,
+    blob_entry,
     build_report,
     net_files,
     touched_managed,
@@ -41,7 +44,10 @@ if TYPE_CHECKING:
     from gitops.repoinfo import RepoInfo
     from gitops.scan import Record
 
-SCHEMA_VERSION = "5"
+# 6: changes keep both sides (mode and blob id) of each change, from `git log --raw`, keyed by
+#    commit (a build appends rows in commit order; by path is the secondary index); recipes
+#    keep the protected marker and the names each provides (a JSON list).
+SCHEMA_VERSION = "6"
 APPLICATION_ID = 0x47425431  # "GBT1"
 TOOL = "git-batch history index"
 
@@ -51,25 +57,28 @@ CREATE TABLE commits(seq INTEGER PRIMARY KEY, oid TEXT NOT NULL, parents TEXT NO
                      author TEXT NOT NULL, email TEXT NOT NULL, time INTEGER NOT NULL,
                      subject TEXT NOT NULL);
 CREATE TABLE paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
-CREATE TABLE changes(path_id INTEGER NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL,
-                     PRIMARY KEY(path_id, seq)) WITHOUT ROWID;
+CREATE TABLE changes(seq INTEGER NOT NULL, path_id INTEGER NOT NULL, status TEXT NOT NULL,
+                     old_mode INTEGER NOT NULL, old_oid BLOB, new_mode INTEGER NOT NULL,
+                     new_oid BLOB, PRIMARY KEY(seq, path_id)) WITHOUT ROWID;
 CREATE TABLE marks(batch_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
                    source TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE pulls(seq INTEGER NOT NULL, number INTEGER NOT NULL);
 CREATE TABLE pull_batches(number INTEGER NOT NULL, batch_id TEXT NOT NULL,
                           commits TEXT NOT NULL, ecosystems TEXT NOT NULL);
 CREATE TABLE ledger(batch_id TEXT NOT NULL, oid TEXT NOT NULL);
-CREATE TABLE recipes(path TEXT PRIMARY KEY, ok INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE recipes(path TEXT PRIMARY KEY, ok INTEGER NOT NULL, protected INTEGER NOT NULL,
+                     provides TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE recipe_names(name TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL);
 """
 # Secondary indexes are created after the bulk insert of a full build (much faster).
 INDEXES = """
-CREATE INDEX IF NOT EXISTS changes_seq ON changes(seq);
+CREATE INDEX IF NOT EXISTS changes_path ON changes(path_id, seq);
 CREATE INDEX IF NOT EXISTS marks_batch ON marks(batch_id, kind);
 CREATE INDEX IF NOT EXISTS pulls_number ON pulls(number);
 CREATE INDEX IF NOT EXISTS commits_oid ON commits(oid);
 CREATE INDEX IF NOT EXISTS recipe_names_name ON recipe_names(name, kind);
 CREATE INDEX IF NOT EXISTS recipe_names_path ON recipe_names(path);
+CREATE INDEX IF NOT EXISTS recipes_bad ON recipes(path) WHERE ok = 0;
 """
 
 
@@ -86,6 +95,14 @@ class Freshness(NamedTuple):
     tip: str
     pulls: str  # canonical JSON of {ref: oid}
     ledger: str = ""  # the ops branch refs' values: landings recorded with `git batch land`
+
+
+class RecipeFacts(NamedTuple):
+    """A recipe at the indexed tip as recipes.parse_recipe saw it."""
+
+    ok: bool  # False: its TOML or a configured field is malformed
+    provides: frozenset[str]  # its name and aliases
+    protected: bool  # carries the protected marker
 
 
 def pulls_json(pulls: dict[str, str]) -> str:
@@ -117,6 +134,25 @@ class Index:
             return idx
         except sqlite3.DatabaseError:
             return None
+
+    @staticmethod
+    def stored_schema(path: Path) -> str | None:
+        """The schema version of the index at path, if it is one of ours (any version)."""
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        except sqlite3.DatabaseError:
+            return None
+        try:
+            (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+            rows = dict(conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('tool', 'schema_version')"))
+        except sqlite3.DatabaseError:
+            return None
+        finally:
+            conn.close()
+        if app_id != APPLICATION_ID or rows.get("tool") != TOOL:
+            return None
+        return rows.get("schema_version")
 
     def close(self) -> None:
         self.conn.close()
@@ -187,14 +223,17 @@ class Index:
                 ecos.append(detail)
         return out
 
-    def report(self, batch_id: str, is_managed: Callable[[str], bool]) -> BatchReport | None:
-        """Everything `show` needs, from the index alone."""
+    def report(self, batch_id: str, is_managed: Callable[[str], bool], *,
+               later_edits: bool = True) -> BatchReport | None:
+        """Everything `show` needs, from the index alone (later_edits False: without looking
+        up the later edits, for callers that query them their own way)."""
         assembled = self._assemble(self._marks(batch_id)).get(batch_id)
         if not assembled or not assembled[0]:
             return None
         members, events, ecos = assembled
         first = min(m.seq for m in members)
-        later = self.touches(sorted(touched_managed(members, is_managed)), first)
+        later = (self.touches(sorted(touched_managed(members, is_managed)), first)
+                 if later_edits else [])
         return build_report(batch_id, members=members, events=events, later_edits=later,
                             ecosystems=ecos, is_managed=is_managed)
 
@@ -212,6 +251,27 @@ class Index:
         # side branch's own commits are recorded and reported instead.
         return [LaterEdit(path, infos[seq], seq) for path, seq in rows
                 if len(infos[seq].parents) < 2]
+
+    def sides(self, wanted: Iterable[tuple[str, int]]
+              ) -> dict[tuple[str, int], tuple[Entry | None, Entry | None]]:
+        """(path, seq) -> the file entries before and after that commit's change of path (its
+        first-parent diff), as `Repo.entries` would read them from the two trees; pairs the
+        index holds no change for are left out."""
+        want = set(wanted)
+        out: dict[tuple[str, int], tuple[Entry | None, Entry | None]] = {}
+        for chunk in _chunks(sorted({seq for _path, seq in want})):
+            marks = ",".join("?" * len(chunk))
+            for path, seq, old_mode, old_oid, new_mode, new_oid in self.conn.execute(
+                f"SELECT p.path, c.seq, c.old_mode, c.old_oid, c.new_mode, c.new_oid "  # noqa: S608
+                f"FROM changes c JOIN paths p ON p.id = c.path_id WHERE c.seq IN ({marks})",
+                chunk,
+            ):
+                if (path, seq) in want:
+                    out[path, seq] = (
+                        blob_entry((old_oid.hex(), old_mode)) if old_oid else None,
+                        blob_entry((new_oid.hex(), new_mode)) if new_oid else None,
+                    )
+        return out
 
     def has_commit(self, oid: str) -> bool:
         """Whether oid is in the base's history (the index holds every commit of the tip)."""
@@ -240,6 +300,20 @@ class Index:
                     provides.setdefault(name, set()).add(path)
         bad = {p for (p,) in self.conn.execute("SELECT path FROM recipes WHERE ok = 0")}
         return depends, provides, bad
+
+    def recipe_facts(self, paths: Iterable[str]) -> dict[str, RecipeFacts]:
+        """What the dependency check and the protected rule need of the recipes at the indexed
+        tip, for those of paths the index keeps (managed .toml files present at the tip)."""
+        out: dict[str, RecipeFacts] = {}
+        for chunk in _chunks(sorted(set(paths))):
+            marks = ",".join("?" * len(chunk))
+            for path, ok, protected, provides in self.conn.execute(
+                f"SELECT path, ok, protected, provides FROM recipes "  # noqa: S608
+                f"WHERE path IN ({marks})", chunk,
+            ):
+                out[path] = RecipeFacts(bool(ok), frozenset(json.loads(provides)),
+                                        bool(protected))
+        return out
 
     def summaries(self, is_managed: Callable[[str], bool]) -> list[BatchSummary]:
         """One line per batch for `list`, oldest first."""
@@ -282,7 +356,7 @@ class _Writer:
         self.classifier = Classifier(cfg)
         self.path_ids: dict[str, int] = dict(conn.execute("SELECT path, id FROM paths"))
         self.commit_rows: list[tuple[object, ...]] = []
-        self.change_rows: list[tuple[int, int, str]] = []
+        self.change_rows: list[tuple[int, int, str, int, bytes | None, int, bytes | None]] = []
         self.mark_rows: list[tuple[str, str, int, str, str]] = []
         self.pull_rows: list[tuple[int, int]] = []
         self.new_paths: list[tuple[int, str]] = []
@@ -297,7 +371,13 @@ class _Writer:
                 pid = len(self.path_ids) + 1
                 self.path_ids[ch.path] = pid
                 self.new_paths.append((pid, ch.path))
-            self.change_rows.append((pid, seq, ch.status))
+            if ch.raw is None:  # every writer reads `git log --raw` (scan.LOG_DIFF)
+                raise ValueError(f"{info.oid}: {ch.path}: change without its sides")
+            # ":<old mode> <new mode> <old id> <new id> <status>"; mode 0: absent on that side
+            old_mode, new_mode, old_oid, new_oid, _status = ch.raw[1:].split(b" ")
+            om, nm = int(old_mode, 8), int(new_mode, 8)
+            self.change_rows.append((seq, pid, ch.status, om, unhexlify(old_oid) if om else None,
+                                     nm, unhexlify(new_oid) if nm else None))
         c = self.classifier.classify(rec.message, info.subject)
         if c is None:
             return
@@ -313,7 +393,8 @@ class _Writer:
         ex = self.conn.executemany
         ex("INSERT INTO paths(id, path) VALUES (?, ?)", self.new_paths)
         ex("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)", self.commit_rows)
-        ex("INSERT OR IGNORE INTO changes VALUES (?, ?, ?)", self.change_rows)
+        ex("INSERT OR IGNORE INTO changes(seq, path_id, status, old_mode, old_oid, new_mode, "
+           "new_oid) VALUES (?, ?, ?, ?, ?, ?, ?)", self.change_rows)
         ex("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", self.mark_rows)
         ex("INSERT INTO pulls VALUES (?, ?)", self.pull_rows)
         for rows in (self.new_paths, self.commit_rows, self.change_rows, self.mark_rows,
@@ -421,7 +502,7 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
         conn.execute(f"DELETE FROM recipes WHERE path IN ({marks})", chunk)  # noqa: S608
         conn.execute(f"DELETE FROM recipe_names WHERE path IN ({marks})", chunk)  # noqa: S608
     r = cfg.recipes
-    rows: list[tuple[str, int]] = []
+    rows: list[tuple[str, int, int, str]] = []
     names: list[tuple[str, str, str]] = []
     contents = gitcli.cat_blobs(repo.path, (f"{tip}:{p}" for p in paths))
     for path, data in zip(paths, contents, strict=True):
@@ -431,12 +512,13 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
                                       alias_field=r.alias_field,
                                       protected_marker=r.protected_marker)
         if isinstance(parsed, recipes.RecipeError):
-            rows.append((path, 0))
+            rows.append((path, 0, 0, "[]"))
             continue
-        rows.append((path, 1))
-        names += [(n, path, "provides") for n in {parsed.name, *parsed.aliases}]
+        provides = sorted({parsed.name, *parsed.aliases})
+        rows.append((path, 1, int(parsed.protected), json.dumps(provides)))
+        names += [(n, path, "provides") for n in provides]
         names += [(n, path, "depends") for n in set(parsed.dependencies)]
-    conn.executemany("INSERT INTO recipes VALUES (?, ?)", rows)
+    conn.executemany("INSERT INTO recipes VALUES (?, ?, ?, ?)", rows)
     conn.executemany("INSERT INTO recipe_names VALUES (?, ?, ?)", names)
 
 
@@ -461,11 +543,14 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
             conn.execute("BEGIN")
             _script(conn, SCHEMA)
             writer = _Writer(conn, cfg)
-            order = _topo_order(repo, want.tip)
+            # Oldest first, so seq (1, 2, ...; larger is newer) grows with every insert: rows
+            # are appended to the tables' B-trees instead of pushed in at their left end, which
+            # leaves pages half empty (a smaller index, and a faster build).
+            order = _topo_order(repo, want.tip)[::-1]
             total = len(order)
             count = 0
             for count, rec in enumerate(_records_parallel(repo, order), start=1):
-                writer.add(-count, rec)
+                writer.add(count, rec)
                 if count % 20000 == 0:
                     writer.flush()
                     if progress:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from gitops import index as index_mod
@@ -59,9 +59,18 @@ def ledger_refs(cfg: Config) -> tuple[str, str]:
 
 
 def ledger_key(ctx: Context) -> str:
-    from gitops import gitcli  # noqa: PLC0415
+    return " ".join(v or "-" for v in ref_values(ctx.repo, ledger_refs(ctx.config)))
 
-    return " ".join(gitcli.ref_value(ctx.repo.path, r) or "-" for r in ledger_refs(ctx.config))
+
+def ref_values(repo: repoinfo.RepoInfo, refs: Iterable[str]) -> list[Oid | None]:
+    """What gitcli.ref_value says of each full ref name (`show-ref --verify` follows symbolic
+    refs), read from the ref files when the repository keeps refs as files: no process."""
+    reader = repoinfo._reader(repo)  # the same reader repoinfo.read_refs uses
+    if reader is None:
+        from gitops import gitcli  # noqa: PLC0415
+
+        return [gitcli.ref_value(repo.path, r) for r in refs]
+    return [Oid(found[1]) if (found := reader.read(r)) else None for r in refs]
 
 
 def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
@@ -72,10 +81,10 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
     if not rebuild:
         existing = Index.open(path)
         if existing is not None:
-            fresh = existing.is_fresh(tgt.want)
+            if existing.is_fresh(tgt.want):
+                return existing
             existing.close()
-            if fresh or index_mod.update_incremental(ctx.repo, ctx.config, tgt.want, path,
-                                                     warn):
+            if index_mod.update_incremental(ctx.repo, ctx.config, tgt.want, path, warn):
                 reopened = Index.open(path)
                 if reopened is not None:
                     return reopened
@@ -83,8 +92,13 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
                 warn("git-batch: the base branch was rewritten or the settings changed; "
                      "rebuilding the history index.")
         elif path.exists() and build:
-            warn(f"git-batch: {path} is not a valid history index (corrupt or foreign); "
-                 "rebuilding it.")
+            old = Index.stored_schema(path) if path.is_file() else None
+            if old not in (None, index_mod.SCHEMA_VERSION):
+                warn(f"git-batch: {path} was built by another version of git-batch (index "
+                     f"schema {old}, this one reads {index_mod.SCHEMA_VERSION}); rebuilding it.")
+            else:
+                warn(f"git-batch: {path} is not a valid history index (corrupt or foreign); "
+                     "rebuilding it.")
     if not build:
         return None
     index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=progress, warn=warn)

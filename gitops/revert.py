@@ -16,8 +16,15 @@ from typing import Literal, NamedTuple
 from gitops import gitcli, lookup, recipes
 from gitops.config import Config
 from gitops.context import Context
-from gitops.errors import BranchExists, IdentityMissing, RepositoryError, UsageError
+from gitops.errors import (
+    BranchExists,
+    GitFailed,
+    IdentityMissing,
+    RepositoryError,
+    UsageError,
+)
 from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH, REVERTS_COMMIT, BatchReport, LaterEdit
+from gitops.index import Index, RecipeFacts
 from gitops.repo import Repo
 
 Entry = tuple[str, int]  # (blob id, file mode)
@@ -284,7 +291,7 @@ def _select(states: list[FileState], only: tuple[str, ...], with_dependents: boo
 
 
 def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
-            opts: Options) -> RevertPlan:
+            opts: Options, *, repo: Repo | None = None) -> RevertPlan:
     """The plan for reverting (or reapplying) a batch on the target branch; writes nothing."""
     cfg = ctx.config
     lookup.check_batch_id(cfg, batch_id)
@@ -292,7 +299,8 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
     idx = lookup.ensure_index(ctx, tgt)
     assert idx is not None
     try:
-        report = idx.report(batch_id, cfg.is_managed)
+        # Later edits are looked up below, from the commits being taken back.
+        report = idx.report(batch_id, cfg.is_managed, later_edits=False)
         if report is None:
             raise lookup.unknown_batch(batch_id, idx.batch_ids(), tgt)
         sources = _sources(report, kind, cfg.is_managed)
@@ -308,33 +316,65 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
                     outside.add(path)
         source_oids = {s.oid for s in sources}
         later_all = idx.touches(sorted(first), min((s.seq for s in sources), default=0))
+        # pre and post are the two sides of the first and last touch's first-parent diff: the
+        # index keeps them, so no commit's tree is read (each of a registry's batch commits
+        # has its own copy of a 2,700-entry directory; 45 ms to parse them on 200k commits).
+        sides = idx.sides([*((p, s.seq) for p, s in first.items()),
+                           *((p, s.seq) for p, s in last.items())])
+        target_ref, target = _target(ctx, tgt, opts)
+        return _plan(ctx, idx, opts, repo or Repo(ctx.repo.path), _Gathered(
+            batch_id, kind, target_ref, target, sources, first, last, outside, source_oids,
+            later_all, sides))
     finally:
         idx.close()
-    target_ref, target = _target(ctx, tgt, opts)
-    repo = Repo(ctx.repo.path)
-    head = repo.entries(target, first)
-    pre = _entries_at(repo, {p: repo.first_parent(src.oid) for p, src in first.items()})
-    post = _entries_at(repo, {p: src.oid for p, src in last.items()})
+
+
+class _Gathered(NamedTuple):
+    """What prepare() read from the index about the commits being taken back."""
+
+    batch_id: str
+    kind: Literal["revert", "reapply"]
+    target_ref: str
+    target: str
+    sources: list[_Source]
+    first: dict[str, _Source]  # managed path -> the first source touching it
+    last: dict[str, _Source]  # ... and the last one
+    outside: set[str]
+    source_oids: set[str]
+    later_all: list[LaterEdit]
+    sides: dict[tuple[str, int], tuple[Entry | None, Entry | None]]
+
+
+def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> RevertPlan:
+    cfg = ctx.config
+    first, last, sides = g.first, g.last, g.sides
+    head = repo.entries(g.target, first)
+    pre = {p: sides[p, s.seq][0] for p, s in first.items() if (p, s.seq) in sides}
+    post = {p: sides[p, s.seq][1] for p, s in last.items() if (p, s.seq) in sides}
+    # Anything the index cannot answer is read from the trees.
+    pre.update(_entries_at(repo, {p: repo.first_parent(s.oid)
+                                  for p, s in first.items() if p not in pre}))
+    post.update(_entries_at(repo, {p: s.oid for p, s in last.items() if p not in post}))
+    head_facts = _head_facts(repo, cfg, idx, g.target, head)
     later_by_path: dict[str, list[LaterEdit]] = {}
-    for e in later_all:
-        if e.commit.oid not in source_oids and e.seq > first[e.path].seq:
+    for e in g.later_all:
+        if e.commit.oid not in g.source_oids and e.seq > first[e.path].seq:
             later_by_path.setdefault(e.path, []).append(e)
     states = []
     for path in first:
         later = tuple(later_by_path.get(path, ()))
-        head_recipe = _parse(repo, cfg, path, head[path])
         states.append(FileState(
             path=path, pre=pre[path], post=post[path], head=head[path], later=later,
             interleaved=any(e.seq < last[path].seq for e in later),
-            protected=isinstance(head_recipe, recipes.Recipe) and head_recipe.protected,
+            protected=head_facts[path].protected,
         ))
-    batch_recipes = {}
-    for s in states:
-        parsed = _parse(repo, cfg, s.path, s.post or s.head)
-        if isinstance(parsed, recipes.Recipe):
-            batch_recipes[s.path] = parsed
     with_dependents: tuple[str, ...] = ()
     if opts.only:
+        batch_recipes = {}
+        for s in states:
+            parsed = _parse(repo, cfg, s.path, s.post or s.head)
+            if isinstance(parsed, recipes.Recipe):
+                batch_recipes[s.path] = parsed
         chosen, with_dependents = _select(states, opts.only, opts.with_dependents, batch_recipes)
         states = [s for s in states if s.path in chosen]
 
@@ -346,12 +386,12 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
     excluded = tuple(FilePlan(p, EXCLUDED, head[p], "not selected by --only")
                      for p in sorted(set(first) - {s.path for s in states}))
     plan = RevertPlan(
-        batch_id=batch_id, kind=kind, target_ref=target_ref, target=target,
-        commits=tuple(s.oid for s in sorted(sources, key=lambda s: s.seq)),
+        batch_id=g.batch_id, kind=g.kind, target_ref=g.target_ref, target=g.target,
+        commits=tuple(s.oid for s in sorted(g.sources, key=lambda s: s.seq)),
         files=tuple(sorted(files + excluded, key=lambda f: f.path)),
-        outside=tuple(sorted(outside)), with_dependents=with_dependents,
+        outside=tuple(sorted(g.outside)), with_dependents=with_dependents,
     )
-    broken, unreadable = _dependency_check(ctx, repo, plan, head)
+    broken, unreadable = _dependency_check(ctx, idx, repo, plan, head_facts)
     return plan._replace(broken=broken, unreadable=unreadable)
 
 
@@ -369,6 +409,26 @@ def _entries_at(repo: Repo, where: dict[str, str | None]) -> dict[str, Entry | N
     return out
 
 
+def _facts(recipe: recipes.Recipe | recipes.RecipeError | None) -> RecipeFacts:
+    if isinstance(recipe, recipes.Recipe):
+        return RecipeFacts(True, frozenset(_names(recipe)), recipe.protected)
+    return RecipeFacts(recipe is None, frozenset(), False)  # not a recipe, or a malformed one
+
+
+def _head_facts(repo: Repo, cfg: Config, idx: Index, target: str,
+                head: dict[str, Entry | None]) -> dict[str, RecipeFacts]:
+    """Names and protected marker of the recipes at the target: from the index's recipes table
+    when the index reflects the target (no TOML parse: 80 ms for 300 recipes), else parsed."""
+    known = idx.recipe_facts(head) if _reflects(idx, cfg, target) else {}
+    return {path: known[path] if path in known else _facts(_parse(repo, cfg, path, entry))
+            for path, entry in head.items()}
+
+
+def _reflects(idx: Index, cfg: Config, commit: str) -> bool:
+    """Whether the index's recipe tables describe commit with these settings."""
+    return idx.meta("tip") == commit and idx.meta("fingerprint") == cfg.history_fingerprint()
+
+
 def _target(ctx: Context, tgt: lookup.Target, opts: Options) -> tuple[str, str]:
     if not opts.onto:
         return tgt.base_ref, tgt.want.tip
@@ -381,15 +441,15 @@ def _target(ctx: Context, tgt: lookup.Target, opts: Options) -> tuple[str, str]:
     return opts.onto, oid
 
 
-def _dependency_check(ctx: Context, repo: Repo, plan: RevertPlan,
-                      head: dict[str, Entry | None]
+def _dependency_check(ctx: Context, idx: Index, repo: Repo, plan: RevertPlan,
+                      head: dict[str, RecipeFacts]
                       ) -> tuple[tuple[Breakage, ...], tuple[tuple[str, int | None, str], ...]]:
     """Recipes remaining at the target that depend on names the revert removes (rule 4)."""
     cfg = ctx.config
     before: set[str] = set()
     after: dict[str, recipes.Recipe] = {}
     for f in plan.changing:
-        before |= _names(_parse(repo, cfg, f.path, head.get(f.path)))
+        before |= head[f.path].provides
         parsed = _parse(repo, cfg, f.path, f.new)
         if isinstance(parsed, recipes.Recipe):
             after[f.path] = parsed
@@ -397,7 +457,7 @@ def _dependency_check(ctx: Context, repo: Repo, plan: RevertPlan,
     if not removed:
         return (), ()
     changing = {f.path for f in plan.changing}
-    found = _from_index(ctx, plan, removed)
+    found = _from_index(ctx, idx, repo, plan, removed)
     if found is not None:
         candidates, providers = found
     else:
@@ -421,26 +481,18 @@ def _dependency_check(ctx: Context, repo: Repo, plan: RevertPlan,
     return tuple(Breakage(*b) for b in broken), tuple(unreadable)
 
 
-def _from_index(ctx: Context, plan: RevertPlan, removed: set[str]
+def _from_index(ctx: Context, idx: Index, repo: Repo, plan: RevertPlan, removed: set[str]
                 ) -> tuple[set[str], dict[str, set[str]]] | None:
     """Candidate dependents and providers from the index's recipe table, when the index
     reflects the revert's target; None to fall back to git grep (e.g. --onto another branch)."""
-    from gitops import index as index_mod  # noqa: PLC0415
-
-    idx = index_mod.Index.open(index_mod.index_path(ctx.repo.common_dir, plan.target_ref))
-    if idx is None:
+    if not _reflects(idx, ctx.config, plan.target):
         return None
-    try:
-        if idx.meta("tip") != plan.target or idx.meta("fingerprint") != (
-                ctx.config.history_fingerprint()):
-            return None
-        depends, providers, bad = idx.recipes_at_tip(removed)
-    finally:
-        idx.close()
+    depends, providers, bad = idx.recipes_at_tip(removed)
     # an unparsable recipe may depend on anything: keep those that mention a removed name
-    repo = Repo(ctx.repo.path)
+    needles = [n.encode() for n in removed]
     for path, entry in repo.entries(plan.target, sorted(bad)).items():
-        if entry and any(n.encode() in repo.blob(entry[0]) for n in removed):
+        data = repo.blob(entry[0]) if entry else b""
+        if any(n in data for n in needles):
             depends.add(path)
     return depends, providers
 
@@ -473,7 +525,8 @@ def _stem_providers(ctx: Context, commit: str, names: set[str]) -> set[str]:
     return out
 
 
-def apply(ctx: Context, plan: RevertPlan, opts: Options) -> Outcome:
+def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = None
+          ) -> Outcome:
     """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop."""
     if plan.conflicts:
         return Outcome(plan, stop="conflicts")
@@ -488,19 +541,25 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options) -> Outcome:
     path = ctx.repo.path
     if not gitcli.is_valid_ref(path, ref):
         raise UsageError(f"'{name}' is not a valid branch name.", hint="pass --branch NAME")
-    current = gitcli.ref_value(path, ref)
+    (current,) = lookup.ref_values(ctx.repo, [ref])
     if current is not None and not opts.force_branch:
         raise BranchExists(f"branch {ref} already exists (at {current[:10]}).",
                            hint="delete it, pass --branch OTHER, or --force-branch to replace it")
     if opts.push and (opts.push.startswith("-") or any(ord(c) < 32 for c in opts.push)):
         raise UsageError(f"--push {opts.push!r} is not a remote name.")
-    if not gitcli.has_identity(path):
-        raise IdentityMissing("git does not know who you are, so it cannot write the commit.",
-                              hint="git config user.name 'Your Name' && "
-                                   "git config user.email you@example.com")
-    repo = Repo(path)
+    repo = repo or Repo(path)
     tree = repo.update_tree(repo.tree_of(plan.target), tree_edits(plan))
-    commit = gitcli.commit_tree(path, tree, [plan.target], commit_message(plan))
+    try:
+        commit = gitcli.commit_tree(path, tree, [plan.target], commit_message(plan))
+    except GitFailed:
+        # Asked only now, to spare the usual case a process; commit-tree settles the identity
+        # before it signs anything, so nothing was signed. The trees written are unreferenced.
+        if not gitcli.has_identity(path):
+            raise IdentityMissing(
+                "git does not know who you are, so it cannot write the commit.",
+                hint="git config user.name 'Your Name' && git config user.email you@example.com",
+            ) from None
+        raise
     verb = "revert" if plan.kind == "revert" else "reapply"
     if not gitcli.update_ref_cas(path, ref, commit, current, f"git-batch: {verb} {plan.batch_id}"):
         raise BranchExists(f"branch {ref} changed while the {verb} was being written.",
@@ -513,4 +572,5 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options) -> Outcome:
 def run(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"], opts: Options
         ) -> Outcome:
     """Plan, then write unless a stop condition or --dry-run applies (the CLI's one call)."""
-    return apply(ctx, prepare(ctx, batch_id, kind, opts), opts)
+    repo = Repo(ctx.repo.path)  # one object store handle: the trees read to plan stay cached
+    return apply(ctx, prepare(ctx, batch_id, kind, opts, repo=repo), opts, repo=repo)

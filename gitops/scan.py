@@ -36,9 +36,13 @@ from gitops.repoinfo import RepoInfo
 from gitops.repoinfo import resolve_base as resolve_base  # noqa: PLC0414
 
 # One record per commit: \x1e starts it, NUL separates fields, the message is the last field.
-# With -z, git ends the format with a NUL and starts the name-status list with a newline.
+# With -z, git ends the format with a NUL and starts the change list with a newline.
 LOG_FORMAT = "--format=%x1e%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%B%x00"
-LOG_DIFF = ("--name-status", "-z", "--no-renames", "--diff-merges=first-parent")
+# --raw rather than --name-status: the same tree diff (git's cost is the same, measured over 40k
+# commits of the 200k demo), and it also names both sides' blob ids and modes, which the index
+# keeps so a revert needs no tree reads (issue 3, Performance). --no-abbrev: full ids whatever
+# core.abbrev says.
+LOG_DIFF = ("--raw", "--no-abbrev", "-z", "--no-renames", "--diff-merges=first-parent")
 _STATUS = frozenset({b"A", b"M", b"D", b"T", b"U", b"X"})
 
 
@@ -82,14 +86,23 @@ def parse_log(data: bytes) -> Iterator[Record]:
         message = _decode(tokens[i + 6])
         i += 7
         changes: list[Change] = []
-        # the empty token closing the format, then (status, path) pairs until the next record
+        # the empty token closing the format, then (change, path) pairs until the next record:
+        # ":<old mode> <new mode> <old id> <new id> <status>" with --raw, "<status>" with
+        # --name-status (both parsed: callers may pass either)
         if i < n and tokens[i] == b"":
             i += 1
         while i + 1 < n:
-            status = tokens[i].lstrip(b"\n")
-            if status[:1] not in _STATUS or tokens[i].startswith(b"\x1e"):
+            tok = tokens[i]
+            if tok.startswith(b"\x1e"):
                 break
-            changes.append(Change(_decode(status[:1]), _decode(tokens[i + 1])))
+            tok = tok.lstrip(b"\n")
+            if tok.startswith(b":"):
+                status = tok[tok.rfind(b" ") + 1:][:1]  # the last field (a score may follow)
+                changes.append(Change(_decode(status), _decode(tokens[i + 1]), tok))
+            elif tok[:1] in _STATUS:
+                changes.append(Change(_decode(tok[:1]), _decode(tokens[i + 1])))
+            else:
+                break
             i += 2
         subject = message.split("\n", 1)[0].strip()
         info = CommitInfo(oid, parents, author, email, time, subject)

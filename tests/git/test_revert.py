@@ -9,7 +9,7 @@ import pytest
 
 from gitops import revert
 from gitops.context import load_context
-from gitops.errors import BranchExists, UsageError
+from gitops.errors import BranchExists, IdentityMissing, UsageError
 from tests.conftest import Repo, git
 
 B = "2026-03-03-001"
@@ -303,3 +303,23 @@ def test_dependency_sources_agree(registry: Repo, onto: str | None) -> None:
     assert sorted((b.dependent, b.missing) for b in out.plan.broken) == [
         ("recipes/d/delta.toml", "alpha"), ("recipes/g/gamma.toml", "beta")]
     assert [u[0] for u in out.plan.unreadable] == ["recipes/q/quirk.toml"]
+
+
+def test_missing_identity_writes_no_branch(registry: Repo, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(key)
+    registry.git("config", "user.useConfigOnly", "true")  # no guess from the host name
+    with pytest.raises(IdentityMissing):
+        run(registry)
+    assert registry.git("branch", "--list", "batch-revert/*") == ""
+    registry.git("config", "user.name", "Ana")
+    registry.git("config", "user.email", "ana@x")
+    assert run(registry).commit is not None
+
+
+def test_branch_pointing_elsewhere_through_a_symbolic_ref_exists(registry: Repo) -> None:
+    registry.git("symbolic-ref", f"refs/heads/batch-revert/{B}", "refs/heads/main")
+    with pytest.raises(BranchExists, match="already exists"):
+        run(registry)
