@@ -65,7 +65,7 @@ def ledger_key(ctx: Context) -> str:
 def ref_values(repo: repoinfo.RepoInfo, refs: Iterable[str]) -> list[Oid | None]:
     """What gitcli.ref_value says of each full ref name (`show-ref --verify` follows symbolic
     refs), read from the ref files when the repository keeps refs as files: no process."""
-    reader = repoinfo._reader(repo)  # the same reader repoinfo.read_refs uses
+    reader = repoinfo.ref_reader(repo)  # the same reader repoinfo.read_refs uses
     if reader is None:
         from gitops import gitcli  # noqa: PLC0415
 

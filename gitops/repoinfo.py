@@ -51,7 +51,7 @@ def open_repository(path: Path) -> RepoInfo:
     return RepoInfo(path, git_dir, common.resolve(), work_tree, shallow_s == "true")
 
 
-def _reader(repo: RepoInfo) -> RefReader | None:
+def ref_reader(repo: RepoInfo) -> RefReader | None:
     """A reader of the ref files, or None when git must be asked (reftable, odd layouts)."""
     common = str(repo.common_dir)
     if os.path.exists(os.path.join(common, "reftable")) or not os.path.isdir(
@@ -64,7 +64,7 @@ def _reader(repo: RepoInfo) -> RefReader | None:
 def read_refs(repo: RepoInfo, names: Iterable[str]) -> dict[str, Oid]:
     """The values of the given full ref names that exist (as gitcli.read_refs), from the ref
     files when the repository keeps them as files: the gate reads its refs without a process."""
-    reader = _reader(repo)
+    reader = ref_reader(repo)
     if reader is None:
         return gitcli.read_refs(repo.path, names)
     out: dict[str, Oid] = {}
@@ -78,7 +78,7 @@ def read_refs(repo: RepoInfo, names: Iterable[str]) -> dict[str, Oid]:
 def _base_from_files(repo: RepoInfo, name: str) -> tuple[str, Oid] | None:
     """The base branch read from the ref files when that is unambiguous: a branch or a
     remote-tracking branch. Tags, HEAD, a detached origin/HEAD: None, git decides."""
-    reader = _reader(repo)
+    reader = ref_reader(repo)
     found = reader.base(name) if reader is not None else None
     if found is None:
         return None

@@ -19,14 +19,14 @@ def _cfg(base: str = "") -> Config:
 
 def _by_git(repo: repoinfo.RepoInfo, base: str) -> tuple[str, str] | None:
     """resolve_base with the ref files out of the picture (what git alone says)."""
-    original = repoinfo._reader
-    repoinfo._reader = lambda _repo: None  # type: ignore[assignment]
+    original = repoinfo.ref_reader
+    repoinfo.ref_reader = lambda _repo: None  # type: ignore[assignment]
     try:
         return repoinfo.resolve_base(repo, _cfg(base))
     except RepositoryError:
         return None
     finally:
-        repoinfo._reader = original
+        repoinfo.ref_reader = original
 
 
 def test_open_repository_work_tree_subdir_git_dir_and_bare(make_repo: Callable[..., Repo],
