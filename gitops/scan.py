@@ -30,7 +30,7 @@ from gitops.history import (
     Member,
     build_report,
 )
-from gitops.repoinfo import RepoInfo
+from gitops.repoinfo import RepoInfo, ref_reader
 
 # resolve_base moved to repoinfo.py; re-exported for callers that still look here
 from gitops.repoinfo import resolve_base as resolve_base  # noqa: PLC0414
@@ -147,16 +147,18 @@ class Classifier:
 
 
 def list_pulls(repo: RepoInfo, cfg: Config) -> dict[str, str]:
-    """Pull request head refs (name -> commit id) matching the configured pattern."""
-    res = gitcli.run("for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options",
-                     pull_prefix(cfg), repo=repo.path)
+    """Pull request head refs (name -> commit id) matching the configured pattern; read from the
+    ref files when the repository keeps them as files (every lookup and hook asks this)."""
+    reader = ref_reader(repo)
+    if reader is not None:
+        found = reader.list(pull_prefix(cfg))
+    else:
+        res = gitcli.run("for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options",
+                         pull_prefix(cfg), repo=repo.path)
+        found = {name: oid for oid, _, name in (line.partition(" ")
+                                                for line in res.text.splitlines())}
     regex = pull_ref_regex(cfg)
-    out = {}
-    for line in res.text.splitlines():
-        oid, _, name = line.partition(" ")
-        if regex.match(name):
-            out[name] = oid
-    return out
+    return {name: oid for name, oid in sorted(found.items()) if regex.match(name)}
 
 
 class PullBatch(NamedTuple):

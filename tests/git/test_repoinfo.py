@@ -81,3 +81,28 @@ def test_ambiguous_or_unusual_bases_are_left_to_git(make_repo: Callable[..., Rep
     assert repoinfo._base_from_files(info, "main") is None
     assert repoinfo._base_from_files(info, "") is None
     assert repoinfo.resolve_base(info, _cfg("")) == _by_git(info, "")
+
+
+def test_pull_refs_from_files_equal_git(make_repo: Callable[..., Repo]) -> None:
+    from gitops import scan  # noqa: PLC0415
+
+    r = make_repo("r")
+    first = r.head()
+    r.commit("second", {"a.txt": "a"})
+    for n in (1, 2, 10):
+        git(r.path, "update-ref", f"refs/pull/{n}/head", first)
+    git(r.path, "update-ref", "refs/pull/2/merge", first)  # not a head: not listed
+    git(r.path, "pack-refs", "--all")
+    git(r.path, "update-ref", "refs/pull/10/head", r.head())  # loose overrides packed
+    git(r.path, "update-ref", "refs/pull/11/head", r.head())
+    info = repoinfo.open_repository(r.path)
+    cfg = Config()
+    from_files = scan.list_pulls(info, cfg)
+    original = repoinfo.ref_reader
+    scan.ref_reader = lambda _repo: None  # type: ignore[assignment]
+    try:
+        from_git = scan.list_pulls(info, cfg)
+    finally:
+        scan.ref_reader = original
+    assert from_files == from_git
+    assert sorted(from_files) == [f"refs/pull/{n}/head" for n in (1, 10, 11, 2)]
