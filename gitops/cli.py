@@ -162,31 +162,9 @@ def _revert_options(fn: Any) -> Any:
 
 
 def _run_revert(opts: Options, batch_id: str, kind: str, kw: dict[str, Any]) -> None:
-    from gitops import revert  # noqa: PLC0415
+    from gitops import revert_cmd  # noqa: PLC0415 - the body entry.main also runs without click
 
-    as_json, exit_code = kw.pop("as_json"), kw.pop("exit_code")
-    options = revert.Options(**{**kw, "only": tuple(kw["only"])})
-    outcome = revert.run(opts.context(), batch_id, kind, options)  # type: ignore[arg-type]
-    _emit(render.dumps(render.outcome_json(outcome)) if as_json
-          else render.outcome_text(outcome, dry_run=options.dry_run))
-    plan = outcome.plan
-    if outcome.stop == "conflicts":
-        raise errors.RevertConflict(
-            f"{len(plan.conflicts)} files were edited after batch {batch_id}; nothing written.",
-            hint="review them, then --on-conflict skip (leave them) or merge (3-way)")
-    if outcome.stop == "dependencies":
-        raise errors.DependencyBreak(
-            f"{len(plan.broken)} remaining recipes depend on recipes the {kind} removes; "
-            "nothing written.",
-            hint="revert the dependents too (--only ... --with-dependents), fix them first, "
-                 "or --allow-broken-deps")
-    if outcome.stop == "unreadable":
-        raise errors.RecipeUnreadable(
-            f"{len(plan.unreadable)} recipes do not parse, so their dependencies cannot be "
-            "checked; nothing written.",
-            hint="fix the TOML at the lines shown, or --allow-broken-deps")
-    if plan.nothing_to_do and exit_code:
-        raise errors.NothingToDo(f"nothing to {kind} for batch {batch_id}.")
+    revert_cmd.run(opts.context(), batch_id, kind, kw)  # type: ignore[arg-type]
 
 
 @main_group.command("revert")
