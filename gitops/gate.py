@@ -112,10 +112,13 @@ def run(ctx: Context, args: GateArgs, environ: Mapping[str, str]) -> None:
         raise errors.Paused(f"{what}: {decision.reason}.",
                             hint="wait for 'git batch resume', or see 'git batch status'")
     if refusal == "breaker":
-        raise errors.BreakerOpen(
-            f"{what}: {gc.reason}.",  # type: ignore[union-attr]
-            hint="wait for the probe (see 'git batch status'), or 'git batch breaker reset "
-                 f"{result.ecosystem} --reason ...' once the infrastructure is fixed")
+        reset = f"'git batch breaker reset {result.ecosystem} --reason ...'"
+        if gc.breaker.manual:  # type: ignore[union-attr]
+            hint = f"it was tripped by hand and stays open until {reset}"
+        else:
+            hint = (f"wait for the probe (see 'git batch status'), or {reset} once the "
+                    "infrastructure is fixed")
+        raise errors.BreakerOpen(f"{what}: {gc.reason}.", hint=hint)  # type: ignore[union-attr]
     if refusal == "budget":
         raise errors.BudgetExhausted(
             f"{what}: {gc.reason}.",  # type: ignore[union-attr]

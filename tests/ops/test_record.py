@@ -91,6 +91,8 @@ def test_breaker_opens_gate_refuses_pause_wins_reset_and_trip(registry: Repo) ->
     assert run_cli(repo, "breaker", "trip", "npm", "--reason", "registry down").returncode == 0
     code, out = _gate(repo, "--ecosystem", "npm")
     assert code == 40 and "tripped by hand: registry down" in out["reason"]
+    hint = run_cli(repo, "gate", "--ecosystem", "npm").stderr
+    assert "hint: it was tripped by hand and stays open until 'git batch breaker reset npm" in hint
     assert run_cli(repo, "breaker", "trip", "npm", "--reason", "").returncode == 2
 
 
