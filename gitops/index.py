@@ -726,7 +726,11 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
             _refresh_ledger(conn, repo, cfg, warn)
         elif new_oids:
             _derive_ledger_marks(conn)
-        (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
+        stored = idx.meta("commits") or ""
+        if stored.isdigit():  # appended exactly the new commits (COUNT(*) takes 5 ms on 200k)
+            count = int(stored) + len(new_oids)
+        else:
+            (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
         _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
                          "commits": str(count)})
         conn.execute("COMMIT")

@@ -186,6 +186,8 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
     }
     monkeypatch.undo()
     both_paths(registry, B1)
+    info = lookup.build_index(ctx_of(registry), rebuild=False, progress=None)  # appended count
+    assert info["commits"] == int(registry.git("rev-list", "--count", "main"))
 
 
 def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
