@@ -128,36 +128,21 @@ def run(ctx: Context, args: GateArgs, environ: Mapping[str, str]) -> None:
 
 # -- the click-free command line --------------------------------------------------------------
 
-_VALUED = {"--ecosystem": "ecosystem", "--stage": "stage", "--candidate": "candidate",
+_VALUED = {"--ecosystem": "ecosystem", "--stage": "stage", "--candidate": "candidates",
            "--fetch": "fetch"}
 
 
 def parse(argv: list[str], environ: Mapping[str, str]) -> GateArgs | None:
     """GateArgs from `gate`'s arguments (argv without "gate"), or None to leave it to click."""
-    given: dict[str, str] = {}
-    candidates: list[str] = []
-    github_output: bool | None = None
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, inline = arg.partition("=")
-        if name == "--github-output" and not eq:
-            github_output = True
-        elif name in _VALUED:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-                i += 1
-                value = argv[i]
-            else:
-                return None  # a missing value (or one that looks like an option): click says so
-            if name == "--candidate":
-                candidates.append(value)
-            else:
-                given[_VALUED[name]] = value  # the last one wins, as with click
-        else:
-            return None
-        i += 1
+    from gitops.argv import scan  # noqa: PLC0415
+
+    scanned = scan(argv, {"--github-output": "github_output"}, _VALUED, {"--candidate"})
+    if scanned is None or scanned[0]:
+        return None
+    given = {k: v for k, v in scanned[1].items() if isinstance(v, str)}
+    candidates = scanned[1].get("candidates", [])
+    assert isinstance(candidates, list)
+    github_output: bool | None = True if scanned[1].get("github_output") else None
     # click reads these variables when the option is absent; an empty variable counts as unset
     for key, var in (("ecosystem", "GIT_BATCH_ECOSYSTEM"), ("stage", "GIT_BATCH_STAGE"),
                      ("fetch", "GIT_BATCH_FETCH")):

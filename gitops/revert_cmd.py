@@ -39,35 +39,16 @@ def defaults() -> dict[str, Any]:
 
 def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
     """(batch id, options) from the arguments after `revert`, or None to leave them to click."""
-    kw = defaults()
-    only: list[str] = []
-    ids: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        name, eq, inline = arg.partition("=")
-        if name in FLAGS and not eq:
-            kw[FLAGS[name]] = True
-        elif name in VALUED:
-            if eq:
-                value = inline
-            elif i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-                i += 1
-                value = argv[i]
-            else:
-                return None
-            if name == "--only":
-                only.append(value)
-            else:
-                kw[VALUED[name]] = value  # the last one wins, as with click
-        elif arg.startswith("-") or not arg:
-            return None
-        else:
-            ids.append(arg)
-        i += 1
+    from gitops.argv import scan  # noqa: PLC0415
+
+    scanned = scan(argv, FLAGS, VALUED, {"--only"})
+    if scanned is None:
+        return None
+    ids, given = scanned
+    kw = {**defaults(), **given}
     if len(ids) != 1 or kw["on_conflict"] not in ON_CONFLICT:
         return None
-    kw["only"] = tuple(only)
+    kw["only"] = tuple(kw["only"])
     return ids[0], kw
 
 
