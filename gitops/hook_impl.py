@@ -16,6 +16,7 @@ from gitops import enforce, gitcli, trailers
 from gitops.context import Context
 from gitops.enforce import Candidate, OpsFacts, Refusal
 from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError, report_text
+from gitops.refs import GitDirs
 
 HOOK_NAMES = ("commit-msg", "prepare-commit-msg", "pre-push", "pre-receive")
 LEGACY_SUFFIX = ".legacy"
@@ -62,15 +63,63 @@ def _ops_facts(ctx: Context, notes: list[str]) -> OpsFacts:
         return OpsFacts("untrusted", exc.message)
 
 
-def _reverted(ctx: Context, notes: list[str]) -> frozenset[str]:
-    from gitops import lookup  # noqa: PLC0415 - only when a commit names a batch
+_LIST_JSON = ["list", "--json"]
+_REVERTED = ("reverted", "partly-reverted")
 
+
+def _reverted(ctx: Context, notes: list[str]) -> frozenset[str]:
+    """The batches reverted on the base. Every bot commit asks, and the answer changes only
+    with the refs: it is `git batch list --json`'s answer, replayed from warm.py's cache when
+    the refs and settings it was computed from are unchanged (no index, sqlite or hashlib to
+    load: issue 7, commit-msg <= 100 ms), else computed and stored for the next commit."""
+    from gitops import warm  # noqa: PLC0415 - only when a commit names a batch
+
+    repo = ctx.repo
+    dirs = (GitDirs(str(repo.git_dir), str(repo.common_dir), str(repo.work_tree))
+            if repo.work_tree is not None else None)
+    if dirs is not None:
+        stored = warm.replayed(dirs, _LIST_JSON, os.environ)
+        if stored is not None:
+            import json  # noqa: PLC0415
+
+            return frozenset(b["batch_id"] for b in json.loads(stored)["batches"]
+                             if b["state"] in _REVERTED)
+    from gitops import lookup, render  # noqa: PLC0415
+
+    state = _ref_state(ctx, dirs) if dirs is not None else None  # before the index is read
     try:
         summaries = lookup.list_batches(ctx)
     except GitopsError as exc:
         notes.append(f"reverted batches not checked: {exc.message}")
         return frozenset()
-    return frozenset(s.batch_id for s in summaries if s.state in ("reverted", "partly-reverted"))
+    if dirs is not None and state is not None:
+        base, prefix, listing, ledger_refs, ledger = state
+        warm.store(dirs, _LIST_JSON, base_spec=ctx.config.repo.base_branch, base=base,
+                   pull_prefix=prefix, pulls=warm.pulls_digest(listing),
+                   ledger_refs=ledger_refs, ledger=ledger,
+                   output=render.dumps(render.summaries_json(summaries)))
+    return frozenset(s.batch_id for s in summaries if s.state in _REVERTED)
+
+
+def _ref_state(ctx: Context, dirs: GitDirs
+               ) -> tuple[tuple[str, str], str, dict[str, str], list[str], str] | None:
+    """What a replayed `list --json` answer depends on, read from the ref files as fastpath
+    does; None (do not store) unless the files name the same base as the lookup resolves."""
+    from gitops import lookup, repoinfo, warm  # noqa: PLC0415
+    from gitops.config import pull_prefix  # noqa: PLC0415
+    from gitops.refs import RefReader  # noqa: PLC0415
+
+    cfg = ctx.config
+    reader = RefReader(dirs)
+    base = reader.base(cfg.repo.base_branch)
+    try:
+        if base is None or reader.is_shallow() or repoinfo.resolve_base(ctx.repo, cfg) != base:
+            return None
+    except GitopsError:
+        return None
+    prefix = pull_prefix(cfg)
+    ledger_refs = list(lookup.ledger_refs(cfg))
+    return base, prefix, reader.list(prefix), ledger_refs, warm.ledger_value(reader, ledger_refs)
 
 
 def judge(ctx: Context, cands: list[Candidate], *, door: enforce.Door, target: str | None,

@@ -69,7 +69,17 @@ def run(argv: list[str]) -> int | None:
     dirs = discover(os.getcwd(), os.environ)
     if dirs is None or dirs.work_tree is None:
         return None
-    key = settings_key(dirs, os.environ, argv)
+    output = replayed(dirs, argv, os.environ)
+    if output is None:
+        return None
+    sys.stdout.write(output)
+    sys.stdout.flush()
+    return 0
+
+
+def replayed(dirs: GitDirs, argv: list[str], environ: Mapping[str, str]) -> str | None:
+    """The stored answer to argv when every input it depended on is unchanged, else None."""
+    key = settings_key(dirs, environ, argv)
     if key is None:
         return None
     try:
@@ -88,9 +98,7 @@ def run(argv: list[str]) -> int | None:
         return None
     if ledger_value(reader, ledger_refs.split()) != ledger:
         return None
-    sys.stdout.write(output)
-    sys.stdout.flush()
-    return 0
+    return output
 
 
 def ledger_value(reader: RefReader, refs: list[str]) -> str:
