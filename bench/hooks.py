@@ -7,8 +7,9 @@ one recipe, with a Batch-Id trailer; made with git fast-import) and two bare rem
 our pre-receive hook and one without. Times, as medians of whole processes:
 - `git-batch hook-impl pre-receive` over the pushed commits (the objects are in the server but
   no ref reaches them, exactly what a hook sees) and `git push` with and without the hook;
-- `git-batch hook-impl commit-msg` with a recipe staged, and `git commit` with and without the
-  hooks installed.
+- `git-batch hook-impl commit-msg` with a recipe staged, without and with a signed ops branch
+  (then it verifies the ops tip, as gate does), and `git commit` with and without the hooks
+  installed.
 Targets (issue 7): pre-receive <= 1 s, commit-msg <= 100 ms. Never part of the test suite.
 """
 
@@ -117,6 +118,23 @@ def main() -> None:
         human.write_text("recipes: fix a typo by hand\n")
         commit_human = timed(["git-batch", "hook-impl", "commit-msg", "--", str(human)], work,
                              env, args.runs, ok=(0, 30))
+        # The same with a signed ops branch: commit-msg then verifies its tip, as gate does.
+        key = tmp / "operator"
+        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ops@example.com", "-f",
+            str(key)], tmp, env)
+        signers = work / ".git-batch" / "allowed_signers"
+        signers.parent.mkdir()
+        signers.write_text(f"ops@example.com {Path(f'{key}.pub').read_text()}")
+        sh(["git", "add", ".git-batch/allowed_signers"], work, env)
+        sh(["git", "commit", "-q", "--no-verify", "-m", "allow the ops signer",
+            ".git-batch/allowed_signers"], work, env)
+        # as if that change had merged upstream: the base branch is origin/main
+        sh(["git", "update-ref", "refs/remotes/origin/main", "HEAD"], work, env)
+        for name, value in (("user.signingkey", f"{key}.pub"), ("gpg.format", "ssh")):
+            sh(["git", "config", name, value], work, env)
+        sh(["git", "batch", "ops", "init"], work, env)
+        commit_msg_ops = timed(["git-batch", "hook-impl", "commit-msg", "--", str(msg)], work,
+                               env, args.runs)
         base = sh(["git", "rev-parse", "HEAD"], work, env).strip()
         again = [["git", "reset", "-q", "--soft", base]]  # recipes/new.toml staged each run
         plain_commit = timed(["git", "commit", "-q", "--no-verify", "-F", str(msg)], work, env,
@@ -137,6 +155,8 @@ def main() -> None:
     print("commit-msg, whole process (target <= 100 ms)")
     print(f"  git-batch hook-impl commit-msg   {ms(commit_msg)}  "
           f"{'OK' if commit_msg <= 0.1 else 'OVER'}")
+    print(f"  ... with a signed ops branch     {ms(commit_msg_ops)}  "
+          f"{'OK' if commit_msg_ops <= 0.1 else 'OVER'} (verifies the ops tip, as gate does)")
     print(f"  ... without a trailer (refused)  {ms(commit_human)}  (no ops/index read)")
     print(f"  git commit, no hooks             {ms(plain_commit)}  (plain git baseline)")
     print(f"  git commit, hooks installed      {ms(hooked_commit)}  (prepare-commit-msg + "
