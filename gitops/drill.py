@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gitops
-from gitops import demo, errors, gitcli, index, scan
+from gitops import demo, errors, gitcli, index, repoinfo
 from gitops.config import CONFIG_FILENAME, ENV_OVERRIDES
 from gitops.context import Context, load_context
 from gitops.gitcli import GitResult, Oid
@@ -163,7 +163,7 @@ class _Drill:
                 ctx, kind = self._demo(), "demo"
                 if options.ecosystem is not None:
                     _check_ecosystem(options.ecosystem, ctx.config.ops.ecosystems)
-            base_ref, base = scan.resolve_base(ctx.repo, ctx.config)
+            base_ref, base = repoinfo.resolve_base(ctx.repo, ctx.config)
             source = Source(kind, str(ctx.repo.work_tree or ctx.repo.git_dir), base_ref, base)
             self.env = self._environment(ctx, source, options)
             self._clone(ctx)

@@ -17,19 +17,19 @@ def _nothing_to_prepare() -> bool:
         legacy and os.path.exists(legacy))
 
 
-def _gate(args: list[str]) -> int | None:
-    from gitops import gate  # noqa: PLC0415
+def _without_click(argv: list[str]) -> int | None:
+    """The commands whose budget leaves no room for click; None: let click parse argv."""
+    if argv[0] == "gate":
+        from gitops import gate  # noqa: PLC0415
 
-    return gate.fast(args)
+        return gate.fast(argv[1:])
+    if argv[0] == "hook-impl":
+        from gitops import hook_impl  # noqa: PLC0415
 
+        return hook_impl.main(argv[1:])
+    from gitops import revert_cmd  # noqa: PLC0415
 
-def _revert_fast(kind: str) -> Callable[[list[str]], int | None]:
-    def run(args: list[str]) -> int | None:
-        from gitops import revert_cmd  # noqa: PLC0415
-
-        return revert_cmd.fast("revert" if kind == "revert" else "reapply", args)
-
-    return run
+    return revert_cmd.fast("revert" if argv[0] == "revert" else "reapply", argv[1:])
 
 
 def _exit_from(run: Callable[[list[str]], int | None], args: list[str]) -> None:
@@ -64,19 +64,13 @@ def main() -> None:
             code = None
         if code is not None:
             sys.exit(code)
-    if argv[:1] == ["gate"]:
-        # CI's pre-flight check runs before every stage: skip click (issue 5: <= 100 ms).
-        _exit_from(_gate, argv[1:])
-    if argv[:1] in (["revert"], ["reapply"]):
-        # A rollback during an incident: skip click (issue 3: <= 300 ms whole process).
-        _exit_from(_revert_fast(argv[0]), argv[1:])
     if argv[:2] == ["hook-impl", "prepare-commit-msg"] and _nothing_to_prepare():
         sys.exit(0)
-    if argv[:1] == ["hook-impl"] and not {"-h", "--help"} & set(argv[1:2]):
-        # Hooks run on every commit: skip click (issue 7: commit-msg <= 100 ms in all).
-        from gitops import hook_impl  # noqa: PLC0415
-
-        sys.exit(hook_impl.main(argv[1:]))
+    # CI's pre-flight gate (issue 5: <= 100 ms), a rollback during an incident (issue 3: <= 300
+    # ms) and the hooks on every commit (issue 7: commit-msg <= 100 ms) skip click.
+    if argv[:1] in (["gate"], ["revert"], ["reapply"]) or (
+            argv[:1] == ["hook-impl"] and not {"-h", "--help"} & set(argv[1:2])):
+        _exit_from(_without_click, argv)
     from gitops.cli import main as cli_main  # noqa: PLC0415
 
     cli_main()

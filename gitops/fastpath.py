@@ -45,19 +45,16 @@ def run(argv: list[str]) -> int | None:
     file = Path(explicit) if explicit else Path(dirs.work_tree) / CONFIG_FILENAME
     cfg = config_mod.load_config_file(file) if explicit or file.is_file() else Config()
     cfg = config_mod.apply_env(cfg, environ)
-    reader = RefReader(dirs)
-    if reader.is_shallow():
-        return None
-    base = reader.base(cfg.repo.base_branch)
-    if base is None:
-        return None
-    listing = reader.list(pull_prefix(cfg))
-    regex = pull_ref_regex(cfg)
-    pulls = {n: o for n, o in listing.items() if regex.match(n)}
     ledger_refs = [f"refs/heads/{cfg.ops.branch}",
                    f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}"]
-    ledger = warm.ledger_value(reader, ledger_refs)
-    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls), ledger)
+    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, pull_prefix(cfg), ledger_refs)
+    if state is None:
+        return None
+    base = state.base
+    regex = pull_ref_regex(cfg)
+    pulls = {n: o for n, o in state.listing.items() if regex.match(n)}
+    want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls),
+                     state.ledger)
     path = index_path(Path(dirs.common_dir), base[0])
     idx = Index.open(path)
     if idx is None:
@@ -86,9 +83,7 @@ def run(argv: list[str]) -> int | None:
                    else render.summaries_text(rows))
     finally:
         idx.close()
-    warm.store(dirs, argv, base_spec=cfg.repo.base_branch, base=base,
-               pull_prefix=pull_prefix(cfg), pulls=warm.pulls_digest(listing),
-               ledger_refs=ledger_refs, ledger=ledger, output=out)
+    warm.store(dirs, argv, state, out)
     sys.stdout.write(out)
     sys.stdout.flush()
     return 0

@@ -11,12 +11,16 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops import enforce, gitcli, trailers
 from gitops.context import Context
 from gitops.enforce import Candidate, OpsFacts, Refusal
 from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError, report_text
 from gitops.refs import GitDirs
+
+if TYPE_CHECKING:
+    from gitops import warm as warm_mod
 
 HOOK_NAMES = ("commit-msg", "prepare-commit-msg", "pre-push", "pre-receive")
 LEGACY_SUFFIX = ".legacy"
@@ -93,33 +97,24 @@ def _reverted(ctx: Context, notes: list[str]) -> frozenset[str]:
         notes.append(f"reverted batches not checked: {exc.message}")
         return frozenset()
     if dirs is not None and state is not None:
-        base, prefix, listing, ledger_refs, ledger = state
-        warm.store(dirs, _LIST_JSON, base_spec=ctx.config.repo.base_branch, base=base,
-                   pull_prefix=prefix, pulls=warm.pulls_digest(listing),
-                   ledger_refs=ledger_refs, ledger=ledger,
-                   output=render.dumps(render.summaries_json(summaries)))
+        warm.store(dirs, _LIST_JSON, state, render.dumps(render.summaries_json(summaries)))
     return frozenset(s.batch_id for s in summaries if s.state in _REVERTED)
 
 
-def _ref_state(ctx: Context, dirs: GitDirs
-               ) -> tuple[tuple[str, str], str, dict[str, str], list[str], str] | None:
-    """What a replayed `list --json` answer depends on, read from the ref files as fastpath
-    does; None (do not store) unless the files name the same base as the lookup resolves."""
+def _ref_state(ctx: Context, dirs: GitDirs) -> warm_mod.RefState | None:
+    """What a replayed `list --json` answer depends on (as fastpath reads it); None (do not
+    store) unless the ref files name the same base as the lookup resolves."""
     from gitops import lookup, repoinfo, warm  # noqa: PLC0415
     from gitops.config import pull_prefix  # noqa: PLC0415
     from gitops.refs import RefReader  # noqa: PLC0415
 
     cfg = ctx.config
-    reader = RefReader(dirs)
-    base = reader.base(cfg.repo.base_branch)
+    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, pull_prefix(cfg),
+                           list(lookup.ledger_refs(cfg)))
     try:
-        if base is None or reader.is_shallow() or repoinfo.resolve_base(ctx.repo, cfg) != base:
-            return None
+        return state if state and repoinfo.resolve_base(ctx.repo, cfg) == state.base else None
     except GitopsError:
         return None
-    prefix = pull_prefix(cfg)
-    ledger_refs = list(lookup.ledger_refs(cfg))
-    return base, prefix, reader.list(prefix), ledger_refs, warm.ledger_value(reader, ledger_refs)
 
 
 def judge(ctx: Context, cands: list[Candidate], *, door: enforce.Door, target: str | None,

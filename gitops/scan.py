@@ -32,9 +32,6 @@ from gitops.history import (
 )
 from gitops.repoinfo import RepoInfo, ref_reader
 
-# resolve_base moved to repoinfo.py; re-exported for callers that still look here
-from gitops.repoinfo import resolve_base as resolve_base  # noqa: PLC0414
-
 # One record per commit: \x1e starts it, NUL separates fields, the message is the last field.
 # With -z, git ends the format with a NUL and starts the change list with a newline.
 LOG_FORMAT = "--format=%x1e%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%B%x00"

@@ -106,13 +106,31 @@ def ledger_value(reader: RefReader, refs: list[str]) -> str:
     return " ".join((reader.read(r) or ("", "-"))[1] for r in refs)
 
 
-def store(dirs: GitDirs, argv: list[str], *, base_spec: str, base: tuple[str, str],
-          pull_prefix: str, pulls: str, ledger_refs: list[str], ledger: str,
-          output: str) -> None:
+class RefState:
+    """The refs an answer depends on, read from the ref files before the index is checked."""
+
+    __slots__ = ("base", "base_spec", "ledger", "ledger_refs", "listing", "pull_prefix")
+
+    def __init__(self, reader: RefReader, base_spec: str, base: tuple[str, str],
+                 pull_prefix: str, ledger_refs: list[str]) -> None:
+        self.base_spec, self.base = base_spec, base
+        self.pull_prefix, self.listing = pull_prefix, reader.list(pull_prefix)
+        self.ledger_refs, self.ledger = ledger_refs, ledger_value(reader, ledger_refs)
+
+
+def ref_state(reader: RefReader, base_spec: str, pull_prefix: str, ledger_refs: list[str]
+              ) -> RefState | None:
+    """RefState, or None when the files do not settle it (shallow clone, no such base)."""
+    base = None if reader.is_shallow() else reader.base(base_spec)
+    return None if base is None else RefState(reader, base_spec, base, pull_prefix, ledger_refs)
+
+
+def store(dirs: GitDirs, argv: list[str], state: RefState, output: str) -> None:
     """Remember an answer computed from a fresh index, with the ref state it was computed
-    from (read before the index was checked); never fails the command."""
+    from; never fails the command."""
     key = settings_key(dirs, os.environ, argv)
-    fields = (base_spec, base[0], base[1], pull_prefix, pulls, " ".join(ledger_refs), ledger)
+    fields = (state.base_spec, state.base[0], state.base[1], state.pull_prefix,
+              pulls_digest(state.listing), " ".join(state.ledger_refs), state.ledger)
     if key is None or not _plain(argv) or any("\n" in f for f in fields):
         return
     folder = cache_dir(dirs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,6 +42,21 @@ def git_isolation(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         "[advice]\n\tdetachedHead = false\n"
     )
     yield home
+
+
+BIN = Path(sys.executable).parent  # the venv's bin, where git finds the git-batch command
+
+
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment with the venv's bin first on PATH (plus env)."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+
+
+def git_batch(repo: Path, *args: str, env: dict[str, str] | None = None,
+              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`git batch ARGS` in repo as a user runs it (git finds the console script on PATH)."""
+    return subprocess.run(("git", "batch", *args), cwd=repo, capture_output=True, text=True,
+                          env=cli_env(env), input=stdin)
 
 
 def git(repo: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None

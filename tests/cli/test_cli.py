@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,16 +11,13 @@ import pytest
 
 from gitops import config, warm
 from gitops.cli import main_group
-from tests.conftest import Repo
+from tests.conftest import Repo, cli_env, git_batch
 
-BIN = Path(sys.executable).parent
 B1 = "2026-03-03-001"
 
 
 def run(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(("git", "batch", *args), cwd=repo, capture_output=True, text=True,
-                          env=env, input=stdin)
+    return git_batch(repo, *args, stdin=stdin)
 
 
 @pytest.fixture
@@ -173,8 +168,7 @@ def test_replayed_answers_follow_every_input(registry: Repo) -> None:
     assert after_pull.returncode == 0 and json.loads(after_pull.stdout) == after_config
     env_changed = subprocess.run(
         ("git", "batch", "show", B1, "--json"), cwd=registry.path, capture_output=True,
-        text=True, env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-                        "GIT_BATCH_BASE_BRANCH": "HEAD~1"},
+        text=True, env=cli_env({"GIT_BATCH_BASE_BRANCH": "HEAD~1"}),
     )
     assert len(json.loads(env_changed.stdout)["commits"]) == 1
 

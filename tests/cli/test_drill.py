@@ -6,16 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Repo, SigningKey, git
+from tests.conftest import BIN, Repo, SigningKey, cli_env, git
 
-BIN = Path(sys.executable).parent
 B1 = "2026-03-01-001"
 B2 = "2026-03-01-002"
 
@@ -27,7 +25,7 @@ STEPS = ["clone", "setup", "list", "ops init", "record", "gate", "record", "gate
 
 def run(cwd: Path, *args: str, env: dict[str, str] | None = None
         ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+    full = cli_env(env)
     return subprocess.run(("git", "batch", *args), cwd=cwd, capture_output=True, text=True,
                           env=full)
 
@@ -181,7 +179,7 @@ def test_drill_refuses_an_unknown_ecosystem_before_doing_anything(registry: Repo
 def test_drill_interrupted_leaves_nothing_behind(tmp_path: Path, workdir: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = cli_env()
     # git-batch itself: `git batch` would die of the signal instead of reporting it
     proc = subprocess.Popen((str(BIN / "git-batch"), "drill", "--workdir", str(workdir)),
                             cwd=empty,

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from gitops import demo
 from gitops import index as index_mod
-
-BIN = Path(sys.executable).parent
+from tests.conftest import cli_env
 
 
 def spawn(repo: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = cli_env()
     return subprocess.Popen(("git", "batch", *args), cwd=repo, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

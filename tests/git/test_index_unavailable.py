@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from gitops import lookup
 from gitops.context import load_context
 from gitops.errors import IndexUnavailable
-from tests.conftest import Repo
-
-BIN = Path(sys.executable).parent
-
-
-def git_batch(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(("git", "batch", *args), cwd=repo, env=env, text=True,
-                          capture_output=True, check=False)
+from tests.conftest import Repo, git_batch
 
 
 @pytest.fixture

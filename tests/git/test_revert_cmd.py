@@ -7,7 +7,6 @@ each on its own copy of the repository: same stdout, stderr and exit code.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,10 +18,9 @@ from hypothesis import strategies as st
 
 from gitops import revert_cmd
 from gitops.cli import revert_cmd as click_revert
-from tests.conftest import Repo
+from tests.conftest import Repo, cli_env
 from tests.git.test_revert import B, registry  # noqa: F401 - the fixture
 
-BIN = Path(sys.executable).parent
 TOKENS = [B, "2026-03-03-002", "--dry-run", "--json", "--on-conflict", "skip", "merge", "bad",
           "--on-conflict=merge", "--only", "recipes/a/alpha.toml", "zlib", "--only=beta",
           "--with-dependents", "--allow-broken-deps", "--onto", "main", "--branch", "fix/x",
@@ -61,7 +59,7 @@ def test_fast_parser_takes_the_forms_operators_type() -> None:
 
 
 def _run(repo: Path, args: tuple[str, ...], via_click: bool) -> tuple[int, str, str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = cli_env()
     argv: tuple[str, ...] = ("git", "batch", *args)
     if via_click:
         code = "import sys; from gitops.cli import main; sys.argv[0] = 'git-batch'; main()"

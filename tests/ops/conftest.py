@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +14,8 @@ from gitops import state
 from gitops.config import Config, OpsConfig
 from gitops.context import Context
 from gitops.repoinfo import open_repository
-from tests.conftest import Repo, SigningKey, SshKey, git
+from tests.conftest import Repo, SigningKey, SshKey, git, git_batch
 
-BIN = Path(sys.executable).parent
 NOW = datetime(2026, 3, 1, 13, 0, 0, tzinfo=UTC)  # the day the registry's commits were made
 BRANCH = "refs/heads/batch-ops"
 
@@ -48,11 +46,7 @@ def registry(make_repo: Callable[..., Repo], signing_key: SigningKey) -> Repo:
     return repo
 
 
-def run_cli(repo: Path, *args: str, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
-    return subprocess.run(("git", "batch", *args), cwd=repo, capture_output=True, text=True,
-                          env=full)
+run_cli = git_batch  # the name the ops tests use
 
 
 def snapshot(repo: Path) -> tuple[str, str]:
@@ -111,3 +105,22 @@ def writer_clones(registry: Repo, tmp_path: Path, writers: int) -> tuple[Path, l
         clones.append(path)
     return remote, clones
 
+
+
+def run_forked(tmp_path: Path, count: int, work: Callable[[int], None]) -> None:
+    """work(0) .. work(count - 1), each in a forked process at the same time; fail the test with
+    the tracebacks of those that raised."""
+    pids = []
+    for n in range(count):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child process
+            code = 0
+            try:
+                work(n)
+            except BaseException:
+                (tmp_path / f"err{n}.txt").write_text(traceback.format_exc())
+                code = 1
+            os._exit(code)
+        pids.append(pid)
+    failed = [n for n, pid in enumerate(pids) if os.waitpid(pid, 0)[1] != 0]
+    assert not failed, {n: (tmp_path / f"err{n}.txt").read_text() for n in failed}

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
 from gitops import ops, state
 from gitops.state import LandOp, PauseOp, ReserveIdOp, ResumeOp
 from tests.conftest import Repo, git
-from tests.ops.conftest import make_ctx, writer_clones
+from tests.ops.conftest import make_ctx, run_forked, writer_clones
 
 WRITERS = int(os.environ.get("GIT_BATCH_TEST_WRITERS", "8"))
 OPERATIONS = int(os.environ.get("GIT_BATCH_TEST_OPERATIONS", "25"))
@@ -62,22 +61,9 @@ def test_concurrent_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None
     base_commit = git(remote, "rev-parse", "main").strip()
 
     started = time.monotonic()
-    pids = []
-    for n, path in enumerate(clones):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child process
-            code = 0
-            try:
-                _writer(n, path, base_commit, tmp_path / f"out{n}.jsonl")
-            except BaseException:
-                (tmp_path / f"err{n}.txt").write_text(traceback.format_exc())
-                code = 1
-            os._exit(code)
-        pids.append(pid)
-    failures = [n for n, pid in enumerate(pids) if os.waitpid(pid, 0)[1] != 0]
+    run_forked(tmp_path, WRITERS,
+               lambda n: _writer(n, clones[n], base_commit, tmp_path / f"out{n}.jsonl"))
     elapsed = time.monotonic() - started
-    errors = {n: (tmp_path / f"err{n}.txt").read_text() for n in failures}
-    assert not failures, errors
 
     results = [json.loads(line) for n in range(WRITERS)
                for line in (tmp_path / f"out{n}.jsonl").read_text().splitlines()]

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from gitops import gate
 from gitops.cli_ops import gate_cmd
-from tests.conftest import Repo
-from tests.ops.conftest import BIN, run_cli
+from tests.conftest import Repo, cli_env
+from tests.ops.conftest import run_cli
 
 TOKENS = ["--ecosystem", "cargo", "homebrew", "--stage", "merge", "generate", "build",
           "--github-output", "--candidate", "pkg-a", "--fetch", "origin", "-h", "--help",
@@ -68,7 +68,7 @@ def test_fast_parser_takes_the_forms_ci_uses() -> None:
 
 def _click(repo: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The same command through click (gitops.cli.main), bypassing entry.py's fast path."""
-    full = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env}
+    full = cli_env(env)
     code = "import sys; from gitops.cli import main; sys.argv[0] = 'git-batch'; main()"
     return subprocess.run((sys.executable, "-c", code, *args), cwd=repo, capture_output=True,
                           text=True, env=full)

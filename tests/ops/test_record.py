@@ -4,15 +4,22 @@ signed commits, exit codes, nothing written on bad input, and 4 concurrent write
 from __future__ import annotations
 
 import json
-import os
-import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gitops import breaker, ops, state
 from gitops.state import RecordOp
 from tests.conftest import Repo, git
-from tests.ops.conftest import NOW, FakeClock, make_ctx, run_cli, snapshot, tip, writer_clones
+from tests.ops.conftest import (
+    NOW,
+    FakeClock,
+    make_ctx,
+    run_cli,
+    run_forked,
+    snapshot,
+    tip,
+    writer_clones,
+)
 
 CONFIG = """[budget.limits]
 macos = 100
@@ -189,20 +196,7 @@ def _writer(n: int, repo: Path, out: Path) -> None:
 def test_concurrent_record_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None:
     remote, clones = writer_clones(registry, tmp_path, WRITERS)
     ops.init(make_ctx(clones[0]), push="origin")
-    pids = []
-    for n, path in enumerate(clones):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child process
-            code = 0
-            try:
-                _writer(n, path, tmp_path / f"out{n}")
-            except BaseException:
-                (tmp_path / f"err{n}").write_text(traceback.format_exc())
-                code = 1
-            os._exit(code)
-        pids.append(pid)
-    failed = [n for n, pid in enumerate(pids) if os.waitpid(pid, 0)[1] != 0]
-    assert not failed, {n: (tmp_path / f"err{n}").read_text() for n in failed}
+    run_forked(tmp_path, WRITERS, lambda n: _writer(n, clones[n], tmp_path / f"out{n}"))
     final = state.loads(git(remote, "show", "batch-ops:state.toml").encode(), "remote")
     passed = sum(n + i for n in range(WRITERS) for i in range(RECORDS))
     assert sum(p for p, _f in final.outcomes["cargo"].values()) == passed
