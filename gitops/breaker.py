@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from gitops.records import NamedTuple
 
 Phase = Literal["closed", "open", "half_open"]
 PHASES: tuple[Phase, ...] = ("closed", "open", "half_open")

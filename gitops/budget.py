@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from gitops.records import NamedTuple
 
 Level = Literal["ok", "sample", "stop"]
 LEVELS: tuple[Level, ...] = ("ok", "sample", "stop")

@@ -14,10 +14,11 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from gitops import breaker, budget, slo
 from gitops.errors import ConfigError
+from gitops.records import NamedTuple
 
 CONFIG_FILENAME = ".git-batch.toml"
 DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"

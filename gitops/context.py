@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from gitops import config as config_mod
 from gitops import gitcli
 from gitops.config import CONFIG_FILENAME, Config
+from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, open_repository
 
 

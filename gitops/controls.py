@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
 
 from gitops import breaker, budget, slo, state
 from gitops.breaker import Breaker
@@ -18,6 +17,7 @@ from gitops.breaker import Policy as BreakerPolicy
 from gitops.budget import Decision as BudgetDecision
 from gitops.config import Config
 from gitops.errors import ResultsMalformed, UsageError
+from gitops.records import NamedTuple
 
 OUTCOMES = ("passed", "failed", "skipped")
 MAX_CATEGORY = 100

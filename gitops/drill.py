@@ -33,13 +33,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import gitops
 from gitops import demo, errors, gitcli, index, repoinfo
 from gitops.config import CONFIG_FILENAME, ENV_OVERRIDES
 from gitops.context import Context, load_context
 from gitops.gitcli import GitResult, Oid
+from gitops.records import NamedTuple
 
 PRINCIPAL = "drill@git-batch.invalid"
 NAME = "git-batch drill"

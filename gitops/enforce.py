@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal
 
 from gitops import trailers
 from gitops.config import Config
@@ -21,6 +21,7 @@ from gitops.errors import (
     TrailerRefused,
 )
 from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH
+from gitops.records import NamedTuple
 
 if TYPE_CHECKING:
     from gitops import state

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from gitops import errors
+from gitops.records import NamedTuple
 
 if TYPE_CHECKING:
     from gitops.context import Context

@@ -8,13 +8,16 @@ with `resolve_commit()` first, so only 40-hex ids reach later command lines.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple, NewType
+from typing import TYPE_CHECKING, NewType
 
 from gitops.errors import GitFailed
+from gitops.records import NamedTuple
+
+if TYPE_CHECKING:
+    import subprocess
 
 Oid = NewType("Oid", str)
 ZERO_OID = Oid("0" * 40)
@@ -97,20 +100,115 @@ def run(
     env: dict[str, str] | None = None,
 ) -> GitResult:
     """Run `git args...` in repo; raise GitFailed unless its exit code is in ok."""
+    return spawn(*args, repo=repo, stdin=stdin, env=env).result(ok)
+
+
+def spawn(*args: str, repo: Path, stdin: bytes | None = None,
+          env: dict[str, str] | None = None) -> Running:
+    """Start `git args...` in repo now; Running.result() waits for it (see Running)."""
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
-    proc = subprocess.run(
-        argv,
-        cwd=repo,
-        input=stdin,
-        capture_output=True,
-        env=env if env is not None else git_env(),
-        check=False,
-    )
-    if proc.returncode not in ok:
-        raise GitFailed(argv, proc.returncode, proc.stdout, proc.stderr)
-    return GitResult(argv, proc.returncode, proc.stdout, proc.stderr)
+    return Running(argv, repo, stdin, env if env is not None else git_env())
+
+
+class Running:
+    """A git process started with posix_spawn; result() feeds its stdin and drains its output.
+
+    Without the subprocess module: importing it (and with it threading, selectors, signal) costs
+    about 5 ms, a twentieth of the gate's budget (issue 5). A caller may start git, do other
+    work while it runs on the second core, then collect it. stdin goes in at once when the pipe
+    takes it whole, the rest in result(), whose poll() loop writes and reads together so that
+    git can never block on a full pipe while we block on another. git runs with `-C repo`
+    (posix_spawn has no working directory of its own), which git defines as starting in repo.
+    """
+
+    def __init__(self, argv: tuple[str, ...], repo: Path, stdin: bytes | None,
+                 env: dict[str, str]) -> None:
+        import signal  # noqa: PLC0415 - cheap once re has loaded enum; keeps the module light
+
+        self.argv = argv
+        self._pending = memoryview(stdin or b"")
+        fds: list[int] = []
+        try:
+            if stdin is None:
+                child_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+                self._in = -1
+            else:
+                child_in, self._in = os.pipe()
+            fds.append(child_in)
+            self._out, child_out = os.pipe()
+            self._err, child_err = os.pipe()
+            fds += [child_out, child_err]
+            actions = [(os.POSIX_SPAWN_DUP2, child_in, 0), (os.POSIX_SPAWN_DUP2, child_out, 1),
+                       (os.POSIX_SPAWN_DUP2, child_err, 2)]
+            # the child starts with SIGPIPE at its default, as subprocess's restore_signals does
+            self._pid = os.posix_spawnp(
+                "git", ["git", "-C", os.fspath(repo), *argv[1:]], env, file_actions=actions,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        except BaseException:
+            for fd in fds + [getattr(self, n, -1) for n in ("_in", "_out", "_err")]:
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        for fd in fds:
+            os.close(fd)
+        if self._in >= 0:
+            os.set_blocking(self._in, False)
+            self._feed()
+
+    def _feed(self) -> None:
+        """Write what the pipe takes now; close it when everything is written or git left."""
+        try:
+            while self._pending:
+                self._pending = self._pending[os.write(self._in, self._pending[:65536]):]
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            self._pending = memoryview(b"")  # git stopped reading: its exit code says why
+        os.close(self._in)
+        self._in = -1
+
+    def result(self, ok: frozenset[int] = OK0) -> GitResult:
+        """Wait for git; its output, or GitFailed unless its exit code is in ok."""
+        import select  # noqa: PLC0415
+
+        out: list[bytes] = []
+        err: list[bytes] = []
+        sinks = {self._out: out, self._err: err}
+        try:
+            poller = select.poll()
+            for fd in sinks:
+                poller.register(fd, select.POLLIN)
+            if self._in >= 0:
+                poller.register(self._in, select.POLLOUT)
+            while sinks:
+                for fd, _ in poller.poll():
+                    if fd == self._in:
+                        self._feed()
+                        if self._in < 0:
+                            poller.unregister(fd)
+                        continue
+                    data = os.read(fd, 65536)
+                    if data:
+                        sinks[fd].append(data)
+                    else:
+                        poller.unregister(fd)
+                        del sinks[fd]
+            code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+        except BaseException:  # ^C: do not leave git running behind us
+            os.kill(self._pid, 9)
+            os.waitpid(self._pid, 0)
+            raise
+        finally:
+            for fd in (self._in, self._out, self._err):
+                if fd >= 0:
+                    os.close(fd)
+            self._in = self._out = self._err = -1
+        stdout, stderr = b"".join(out), b"".join(err)
+        if code not in ok:
+            raise GitFailed(self.argv, code, stdout, stderr)
+        return GitResult(self.argv, code, stdout, stderr)
 
 
 def run_streaming(
@@ -129,6 +227,7 @@ def run_streaming(
     for tracer in _tracers:
         tracer(argv)
     import contextlib  # noqa: PLC0415 - only the demo generator streams; keep start-up light
+    import subprocess  # noqa: PLC0415
     import tempfile  # noqa: PLC0415
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -163,6 +262,8 @@ def popen_lines(*args: str, repo: Path, stdin: bytes | None = None) -> subproces
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
+    import subprocess  # noqa: PLC0415 - spawn() covers the common calls without it
+
     proc = subprocess.Popen(
         argv,
         cwd=repo,
@@ -207,6 +308,8 @@ def start(*args: str, repo: Path, stdin: bytes | None = None) -> Pending:
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
+    import subprocess  # noqa: PLC0415 - spawn() covers the common calls without it
+
     proc = subprocess.Popen(
         argv, cwd=repo, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env(),
@@ -397,6 +500,8 @@ def _run_limited(*args: str, repo: Path, timeout: float) -> GitResult | None:
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
+    import subprocess  # noqa: PLC0415 - spawn() covers the common calls without it
+
     try:
         proc = subprocess.run(argv, cwd=repo, capture_output=True, env=git_env(),
                               timeout=timeout, check=False)
@@ -681,5 +786,7 @@ def run_program(path: Path, args: Iterable[str], *, cwd: Path, stdin: bytes | No
     argv = (str(path), *args)
     for tracer in _tracers:
         tracer(argv)
+    import subprocess  # noqa: PLC0415 - spawn() covers the common calls without it
+
     sys.stdout.flush()
     return subprocess.run(argv, cwd=cwd, input=stdin, check=False).returncode

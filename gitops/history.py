@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+
+from gitops.records import NamedTuple
 
 # Trailer keys this tool writes and reads besides the configured batch key; defined only here.
 REVERTS_BATCH = "Reverts-Batch"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 from gitops import gitcli, resources
 from gitops.context import Context
 from gitops.errors import HookConflict
+from gitops.records import NamedTuple
 
 CLIENT_HOOKS = ("commit-msg", "prepare-commit-msg", "pre-push")
 SERVER_HOOKS = ("pre-receive",)

@@ -18,7 +18,7 @@ import sqlite3
 from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from gitops.errors import IndexUnavailable
 from gitops.history import (
@@ -38,6 +38,7 @@ from gitops.history import (
     net_files,
     touched_managed,
 )
+from gitops.records import NamedTuple
 
 if TYPE_CHECKING:
     from gitops.config import Config

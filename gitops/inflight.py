@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from gitops import gitcli, lookup, recipes, revert, scan
 from gitops.config import Config, pull_ref_regex
@@ -50,6 +50,7 @@ from gitops.context import Context
 from gitops.errors import ConfigError, GitopsError, RepositoryError, UsageError
 from gitops.gitcli import MergeResult, Oid, RefTip
 from gitops.index import Index
+from gitops.records import NamedTuple
 from gitops.repo import Repo
 
 # Verdicts, most severe first: the order of the table.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 from gitops import index as index_mod
 from gitops import repoinfo, scan
@@ -14,6 +13,7 @@ from gitops.errors import UnknownBatch, UsageError
 from gitops.gitcli import Oid
 from gitops.history import BatchReport, BatchSummary, nearest_ids
 from gitops.index import Freshness, Index
+from gitops.records import NamedTuple
 
 Warn = Callable[[str], None]
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from gitops import controls, gitcli, ops_branch, state
 from gitops.config import Config, is_remote_name, render_id
@@ -42,6 +41,7 @@ from gitops.errors import (
 )
 from gitops.gitcli import Oid
 from gitops.ops_branch import AllowedSigners, CommitCheck
+from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, read_refs, resolve_base
 from gitops.state import Operation, State
 

@@ -12,11 +12,11 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 from gitops import gitcli
 from gitops.errors import GitFailed, GitopsError, StateConflict
 from gitops.gitcli import ZERO_OID, Oid
+from gitops.records import NamedTuple
 
 SEEN_PREFIX = "refs/git-batch/ops-seen/"  # the last tip of each ops ref this clone verified
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+
+from gitops.records import NamedTuple
 
 # Not configurable (RecipesConfig has no key for it): the recipe's own name, else the file stem.
 NAME_FIELD = "metadata.name"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
 
 from gitops import gitcli
 from gitops.config import Config
 from gitops.errors import RepositoryError
 from gitops.gitcli import Oid
+from gitops.records import NamedTuple
 from gitops.refs import GitDirs, RefReader
 
 

@@ -11,7 +11,7 @@ run over the batch's revert commits instead of its own commits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from gitops import gitcli, lookup, recipes
 from gitops.config import Config
@@ -25,6 +25,7 @@ from gitops.errors import (
 )
 from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH, REVERTS_COMMIT, BatchReport, LaterEdit
 from gitops.index import Index, RecipeFacts
+from gitops.records import NamedTuple
 from gitops.repo import Repo
 
 Entry = tuple[str, int]  # (blob id, file mode)

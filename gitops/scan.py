@@ -8,7 +8,6 @@ differential-tested against `git interpret-trailers`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
 
 from gitops import gitcli, trailers
 from gitops.config import Config, pull_prefix, pull_ref_regex
@@ -30,6 +29,7 @@ from gitops.history import (
     Member,
     build_report,
 )
+from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, ref_reader
 
 # One record per commit: \x1e starts it, NUL separates fields, the message is the last field.

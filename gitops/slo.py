@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from gitops.records import NamedTuple
 
 Severity = Literal["ok", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("ok", "warning", "critical")

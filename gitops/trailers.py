@@ -17,7 +17,9 @@ Two known gaps with other git entry points, both for odd messages only:
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from gitops.records import NamedTuple
 
 # git's isspace() (sane_ctype in ctype.c) is exactly these four; str.isspace() knows many more.
 _SPACE = " \t\n\r"

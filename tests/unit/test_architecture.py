@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gitops"
 
-PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo"}
+PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo", "records"}
 ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"},
            "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks", "cli_drill",
                      "cli_controls"}}
@@ -38,6 +38,16 @@ def test_processes_pygit2_and_click_each_have_one_doorway() -> None:
         for lib, allowed in ONLY_IN.items():
             if any(d == lib or d.startswith(f"{lib}.") for d in deps):
                 assert name in allowed, f"gitops/{name}.py imports {lib}; only {allowed} may"
+
+
+def test_only_gitcli_starts_processes_without_subprocess_too() -> None:
+    """gitcli starts git with os.posix_spawnp (no subprocess import on the gate's path); no
+    other module may start a process by any of os's doors."""
+    doors = ("posix_spawn", "os.exec", "os.system", "os.popen", "os.fork", "os.spawn")
+    for path in PACKAGE.glob("*.py"):
+        if path.stem != "gitcli":
+            text = path.read_text()
+            assert not [d for d in doors if d in text], f"{path.name} starts a process"
 
 
 def test_pure_modules_import_no_adapter() -> None:
