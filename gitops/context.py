@@ -15,7 +15,7 @@ from gitops import config as config_mod
 from gitops import gitcli
 from gitops.config import CONFIG_FILENAME, Config
 from gitops.records import NamedTuple
-from gitops.repoinfo import RepoInfo, open_repository
+from gitops.repoinfo import RepoInfo, open_repository, repo_path
 
 
 class SystemClock:
@@ -50,11 +50,9 @@ def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, s
 
 
 def load_context(repo_arg: str | None, config_path: str | None, base: str | None,
-                 environ: Mapping[str, str]) -> Context:
-    # `git --git-dir=X batch` exports GIT_DIR; gitcli drops inherited GIT_* variables, so turn it
-    # into an explicit path here.
-    repo_arg = repo_arg or environ.get("GIT_DIR")
-    repo = open_repository(Path(repo_arg) if repo_arg else Path.cwd())
+                 environ: Mapping[str, str], started: gitcli.Running | None = None) -> Context:
+    """The Context of a command (started: repoinfo.probe(repo_path(...)), already running)."""
+    repo = open_repository(repo_path(repo_arg, environ), started)
     cfg = load_config(repo, config_path, environ)
     cfg = config_mod.with_base_branch(cfg, base)
     return Context(repo=repo, config=cfg, clock=SystemClock())

@@ -47,7 +47,7 @@ def lines(pairs: list[tuple[str, str]]) -> str:
 
 
 def control_pairs(gc: Any) -> list[tuple[str, str]]:
-    """breaker, probe allowance and sampling lines from ops.GateResult.controls."""
+    """breaker, probe allowance and sampling lines from ops_view.GateResult.controls."""
     if gc is None:
         return []
     d = gc.budget
@@ -75,7 +75,7 @@ def run(ctx: Context, args: GateArgs, environ: Mapping[str, str]) -> None:
 
     Fails closed: an ops state that does not verify, a missing ops branch or an unreachable
     remote refuse (and still print can_proceed=false, so a workflow step can read it)."""
-    from gitops import ops  # noqa: PLC0415
+    from gitops import ops_view  # noqa: PLC0415
 
     out_file = environ.get("GITHUB_OUTPUT") if args.github_output else None
     if args.github_output and not out_file:
@@ -90,8 +90,8 @@ def run(ctx: Context, args: GateArgs, environ: Mapping[str, str]) -> None:
                 fh.write(text)
 
     try:
-        result = ops.gate(ctx, ecosystem=args.ecosystem, stage=args.stage, fetch=args.fetch,
-                          candidates=args.candidates)
+        result = ops_view.gate(ctx, ecosystem=args.ecosystem, stage=args.stage, fetch=args.fetch,
+                               candidates=args.candidates)
     except errors.GitopsError as exc:
         if not isinstance(exc, errors.UsageError | errors.ConfigError):
             publish([("can_proceed", "false"), ("reason", exc.message),
@@ -169,13 +169,24 @@ def fast(argv: list[str], environ: Mapping[str, str] = os.environ,
         return None
     try:
         if load is None:
+            from gitops import repoinfo, verify_ahead  # noqa: PLC0415
+
+            # git finds the repository and checks the ops tip the last read predicted, while
+            # Python imports and parses the configuration
+            where = repoinfo.repo_path(None, environ)
+            started = repoinfo.probe(where)
+            verify_ahead.start(str(where), environ)
             from gitops.context import load_context  # noqa: PLC0415
 
-            ctx = load_context(None, None, None, environ)
+            ctx = load_context(None, None, None, environ, started)
         else:
             ctx = load()
         run(ctx, args, environ)
     except errors.GitopsError as exc:
         sys.stderr.write(errors.report_text(exc))
         return exc.exit_code
+    finally:
+        from gitops import verify_ahead  # noqa: PLC0415
+
+        verify_ahead.discard()
     return 0

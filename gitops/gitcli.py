@@ -169,6 +169,17 @@ class Running:
         os.close(self._in)
         self._in = -1
 
+    def kill(self) -> None:
+        """Stop git now and reap it (its answer is not wanted any more)."""
+        if self._pid:
+            os.kill(self._pid, 9)
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+        for fd in (self._in, self._out, self._err):
+            if fd >= 0:
+                os.close(fd)
+        self._in = self._out = self._err = -1
+
     def result(self, ok: frozenset[int] = OK0) -> GitResult:
         """Wait for git; its output, or GitFailed unless its exit code is in ok."""
         import select  # noqa: PLC0415
@@ -477,9 +488,9 @@ def cat_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
     return out
 
 
-def log_verified(repo: Path, allowed_signers: Path, revs: Iterable[str], fmt: str, *,
-                 max_count: int | None = None, no_walk: bool = False) -> bytes:
-    """`git log` of revs with fmt, verifying signatures against allowed_signers only.
+def start_log_verified(repo: Path, allowed_signers: str, revs: Iterable[str], fmt: str, *,
+                       max_count: int | None = None, no_walk: bool = False) -> Running:
+    """Start `git log` of revs with fmt, verifying signatures against allowed_signers only.
 
     `-c gpg.ssh.allowedSignersFile` on the command line wins over every configuration file, so
     neither the user's nor the repository's settings decide who is trusted (git-config(1),
@@ -492,7 +503,7 @@ def log_verified(repo: Path, allowed_signers: Path, revs: Iterable[str], fmt: st
     if no_walk:
         args.append("--no-walk=unsorted")
     args += ["--end-of-options", *revs, "--"]
-    return run(*args, repo=repo).stdout
+    return spawn(*args, repo=repo)
 
 
 def _run_limited(*args: str, repo: Path, timeout: float) -> GitResult | None:

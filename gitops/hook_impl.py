@@ -52,10 +52,10 @@ def _candidates(ctx: Context, revs: list[str]) -> list[Candidate]:
 
 
 def _ops_facts(ctx: Context, notes: list[str]) -> OpsFacts:
-    from gitops import ops  # noqa: PLC0415 - only when a commit names a batch
+    from gitops import ops_view  # noqa: PLC0415 - only when a commit names a batch
 
     try:
-        view = ops.read_view(ctx, strict=False)
+        view = ops_view.read_view(ctx, strict=False)
     except OpsBranchMissing:
         notes.append(f"no ops branch ({ctx.config.ops.branch}): pauses are not checked.")
         return OpsFacts("absent")

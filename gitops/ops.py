@@ -1,11 +1,6 @@
-"""Orchestration of the ops branch: read and verify it, decide, and write operations race-free.
+"""Orchestration of the ops branch: status, audit, and writing operations race-free.
 
-Trust (issue 5, DESIGN.md "Ops branch: the rules"): who may operate is the allowed-signers file
-of the *base* branch, never a file on the ops branch. A commit counts only with a good ssh
-signature (`%G?` = G) by a principal listed there. With `ops.require_signed` (the default) the
-state is untrusted when the tip does not verify, when any commit since the tip this clone last
-verified does not, or when an ops ref no longer contains the tip this clone last verified
-(a rewrite). This clone's memory is one ref per ops ref under refs/git-batch/ops-seen/.
+Reading and verifying the branch (trust) and the gate live in ops_view.py.
 
 Writes (STYLE.md P5): the operation is applied to the state at the current tip, the commit is
 signed and checked against the allowed signers, the remote moves with
@@ -25,27 +20,40 @@ from datetime import datetime
 from pathlib import Path
 
 from gitops import controls, gitcli, ops_branch, state
-from gitops.config import Config, is_remote_name, render_id
+from gitops.config import Config, render_id
 from gitops.context import Context
 from gitops.errors import (
     GitopsError,
     IdentityMissing,
     OpsBranchMissing,
-    OpsDiverged,
     RemoteUnreachable,
     SigningNotConfigured,
     StateConflict,
     StateCorrupt,
-    StateUntrusted,
     UsageError,
 )
 from gitops.gitcli import Oid
 from gitops.ops_branch import AllowedSigners, CommitCheck
+from gitops.ops_view import (
+    FETCH_TIMEOUT,
+    View,
+    Where,
+    check_trust,
+    choose,
+    fetch_ops,
+    read_view,
+    read_view_of,
+    remember_tip,
+    short,
+    signers_at,
+    trial_note,
+    untrusted,
+    where_for,
+)
 from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, read_refs, resolve_base
 from gitops.state import Operation, State
 
-FETCH_TIMEOUT = 60.0  # seconds a fetch or push may take before the remote counts as unreachable
 # Writes: tries before StateConflict. tests/ops/test_concurrency.py (8 writers in tight loops on
 # 2 cores, 200 operations) measured a mean of 1.3 attempts and a maximum of 14 with the backoff
 # below; a cap of 1 s instead of 4 s gave maxima above 30 (the losers kept colliding).
@@ -54,304 +62,6 @@ BACKOFF_BASE = 0.05  # seconds: the smallest jitter window
 BACKOFF_CAP = 4.0  # seconds: the largest
 RECENT = 10  # operations shown by status
 
-
-
-# -- where the ops branch lives -------------------------------------------------------------------
-
-
-class Where(NamedTuple):
-    branch: str
-    remote: str
-    local: str  # refs/heads/<branch>
-    tracking: str  # refs/remotes/<remote>/<branch>
-
-    @property
-    def refs(self) -> tuple[str, ...]:
-        return (self.local, self.tracking, ops_branch.seen_ref(self.local),
-                ops_branch.seen_ref(self.tracking))
-
-
-def _where(cfg: Config, remote: str | None) -> Where:
-    name = remote or cfg.ops.remote
-    if not is_remote_name(name):
-        raise UsageError(f"'{name}' is not a remote name.",
-                         hint="pass the name of a configured remote (git remote -v), not a URL")
-    branch = cfg.ops.branch
-    return Where(branch, name, ops_branch.branch_ref(branch),
-                 ops_branch.tracking_ref(name, branch))
-
-
-def _short(ref: str) -> str:
-    return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
-
-
-def _choose(repo: Path, where: Where, refs: dict[str, Oid], *, reading: bool = False
-            ) -> tuple[str, Oid, bool] | None:
-    """The ops ref to use: the remote-tracking one unless the local branch is ahead of it.
-
-    When both moved, readers get the published (remote-tracking) state and writers OpsDiverged:
-    a write must not build on either side and silently drop the other's operations. The last
-    item says whether they diverged.
-    """
-    local, tracking = refs.get(where.local), refs.get(where.tracking)
-    if local is None and tracking is None:
-        return None
-    if tracking is None:
-        return where.local, local, False  # type: ignore[return-value]
-    if local is None or local == tracking or gitcli.is_ancestor(repo, local, tracking):
-        return where.tracking, tracking, False
-    if gitcli.is_ancestor(repo, tracking, local):
-        return where.local, local, False
-    if reading:
-        return where.tracking, tracking, True
-    raise OpsDiverged(
-        f"{_short(where.local)} ({local[:10]}) and {_short(where.tracking)} ({tracking[:10]}) "
-        "have both moved: this clone holds operations the remote does not, and the other way "
-        "round.",
-        hint=f"compare them with 'git log --oneline {_short(where.tracking)}..."
-             f"{_short(where.local)}'; see the runbook to publish or drop the local ones",
-    )
-
-
-# -- reading and verifying ------------------------------------------------------------------------
-
-
-class Trust(NamedTuple):
-    required: bool  # ops.require_signed
-    problems: tuple[str, ...]  # empty: everything verified
-    checked: tuple[CommitCheck, ...]  # the commits verified now, newest first
-    tip_principal: str | None
-
-    @property
-    def trusted(self) -> bool:
-        return not self.problems
-
-    @property
-    def label(self) -> str:
-        if not self.required:
-            return "unverified"
-        return "trusted" if self.trusted else "untrusted"
-
-
-class View(NamedTuple):
-    where: Where
-    source: str  # the ref the tip was read from
-    tip: Oid
-    refs: dict[str, Oid]
-    base_ref: str
-    signers: AllowedSigners
-    trust: Trust
-    state_blob: bytes | None
-    warnings: tuple[str, ...] = ()
-
-    def state(self) -> State:
-        where = f"{_short(self.source)} at {self.tip[:10]}"
-        if self.state_blob is None:
-            raise StateCorrupt(
-                f"{where}: the commit has no {state.STATE_FILE}.",
-                hint="restore the last good state (see the runbook); never edit the ops branch "
-                     "by hand",
-            )
-        return state.loads(self.state_blob, where)
-
-
-def _fetch(ctx: Context, where: Where, *, writing: bool = False) -> bool:
-    """Fetch the ops branch of where.remote; False when the remote has none."""
-    got = ops_branch.fetch(ctx.repo.path, where.remote, where.branch, timeout=FETCH_TIMEOUT)
-    if got is None:
-        then = ("nothing was written; run the command again when it answers" if writing else
-                "gate fails closed unless ops.on_unreachable = \"open\"")
-        if gitcli.config_get(ctx.repo.path, f"remote.{where.remote}.url") is None:
-            raise RemoteUnreachable(
-                f"cannot reach remote '{where.remote}': no such remote in this repository.",
-                hint=f"pass a remote that 'git remote -v' lists; {then}",
-            )
-        raise RemoteUnreachable(
-            f"cannot reach remote '{where.remote}' to fetch {where.branch}.",
-            hint=f"check the network and 'git ls-remote {where.remote}'; {then}",
-        )
-    return got
-
-
-def _signers(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
-             base: tuple[str, Oid] | None = None) -> tuple[str, AllowedSigners, bytes | None]:
-    """The allowed-signers file of the base branch (never the ops branch's own copy), and the
-    state file at tip, read together."""
-    base_ref, base_tip = base or resolve_base(repo, cfg)
-    path = cfg.ops.allowed_signers
-    specs = [f"{base_tip}:{path}"] + ([f"{tip}:{state.STATE_FILE}"] if tip else [])
-    blobs = ops_branch.read_blobs(repo.path, specs)
-    signers = ops_branch.parse_allowed_signers(f"{_short(base_ref)}:{path}", blobs[0])
-    return base_ref, signers, blobs[1] if tip else None
-
-
-WINDOW_CAP = 500  # commits verified in one go; a longer gap also checks ancestry separately
-
-
-def _check_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
-                 tip: Oid, signers: AllowedSigners) -> Trust:
-    problems: list[str] = []
-    if signers.data is None:
-        problems.append(f"the allowed-signers file {signers.source} does not exist, so no "
-                        "operator can be verified")
-    seen_src = refs.get(ops_branch.seen_ref(source))
-    if seen_src is None or seen_src == tip:
-        checks = ops_branch.check_commits(repo, signers, [tip], max_count=1)
-    else:
-        # Verify every commit since the tip this clone last verified. The same walk tells
-        # whether that tip is still an ancestor: then some commit of `tip ^seen` has it as a
-        # parent (the child of seen on any path from tip); otherwise the ref was rewritten.
-        checks = ops_branch.check_commits(repo, signers, [tip, f"^{seen_src}"],
-                                          max_count=WINDOW_CAP)
-        descends = any(seen_src in c.parents for c in checks)
-        if not descends and len(checks) == WINDOW_CAP:
-            descends = gitcli.is_ancestor(repo, seen_src, tip)
-        if not descends:
-            problems.append(_rewritten(source, seen_src))
-            checks = checks[:1]  # the rest is not history this clone knew: report the tip only
-    other = where.tracking if source == where.local else where.local
-    seen, now = refs.get(ops_branch.seen_ref(other)), refs.get(other)
-    if seen is not None and now is not None and seen != now \
-            and not gitcli.is_ancestor(repo, seen, now):
-        problems.append(_rewritten(other, seen))
-    for check in checks:
-        problem = check.problem(signers)
-        if problem:
-            what = "the tip" if check.oid == tip else "commit"
-            problems.append(f"{what} {check.oid[:10]} {problem}")
-    tip_principal = checks[0].principal(signers) if checks and checks[0].oid == tip else None
-    return Trust(cfg.ops.require_signed, tuple(problems), tuple(checks), tip_principal)
-
-
-def _rewritten(ref: str, seen: Oid) -> str:
-    return (f"{_short(ref)} was rewritten: it no longer contains {seen[:10]}, which this clone "
-            "verified before")
-
-
-def _untrusted(view: View) -> StateUntrusted:
-    first = view.trust.problems[0]
-    more = len(view.trust.problems) - 1
-    return StateUntrusted(
-        f"UNTRUSTED ops state: {first}" + (f" (and {more} more)" if more else "") + ".",
-        hint="do not run batches; 'git batch status' lists every problem and the runbook says "
-             "how to restore a verified state",
-    )
-
-
-def _remember(repo: Path, refs: dict[str, Oid], source: str, tip: Oid) -> None:
-    old = refs.get(ops_branch.seen_ref(source))
-    if old != tip:
-        ops_branch.remember(repo, source, tip, old)
-
-
-def read_view(ctx: Context, *, remote: str | None = None, fetch: bool = False,
-              strict: bool = True) -> View:
-    """The ops branch as this clone sees it, verified; StateUntrusted when strict and it fails."""
-    return _read_view(ctx.repo, ctx.config, remote=remote, fetch=fetch, strict=strict,
-                      fetcher=lambda where: _fetch(ctx, where))
-
-
-def _read_view(repo: RepoInfo, cfg: Config, *, remote: str | None, fetch: bool, strict: bool,
-               fetcher: Callable[[Where], bool] | None = None) -> View:
-    where = _where(cfg, remote)
-    remote_has = True
-    if fetch:
-        assert fetcher is not None
-        remote_has = fetcher(where)
-    refs = read_refs(repo, where.refs)
-    if not remote_has:
-        refs.pop(where.tracking, None)  # a stale copy of a branch the remote no longer has
-        if refs.get(where.local) is None:
-            raise OpsBranchMissing(
-                f"remote '{where.remote}' has no {where.branch} branch, and neither has this "
-                "clone.",
-                hint=f"create it with 'git batch ops init --push {where.remote}'",
-            )
-    chosen = _choose(repo.path, where, refs, reading=True)
-    if chosen is None:
-        raise OpsBranchMissing(
-            f"there is no ops branch: neither {_short(where.local)} nor {_short(where.tracking)} "
-            "exists.",
-            hint=f"create it with 'git batch ops init', or fetch it ('--fetch {where.remote}')",
-        )
-    source, tip, diverged = chosen
-    base_ref, signers, blob = _signers(repo, cfg, tip)
-    trust = _check_trust(repo.path, cfg, where=where, refs=refs, source=source, tip=tip,
-                         signers=signers)
-    warnings: list[str] = []
-    if not remote_has:
-        warnings.append(f"remote '{where.remote}' has no {where.branch} branch; using the local "
-                        "one")
-    if diverged:
-        warnings.append(f"{_short(where.local)} holds operations {_short(where.tracking)} does "
-                        f"not (never pushed?); showing {_short(where.tracking)}")
-    view = View(where, source, tip, refs, base_ref, signers, trust, blob, tuple(warnings))
-    if trust.required and not trust.trusted:
-        if strict:
-            raise _untrusted(view)
-        return view
-    try:
-        view.state()
-    except StateCorrupt:
-        return view  # verified but unreadable: callers that need the state refuse
-    _remember(repo.path, refs, source, tip)
-    return view
-
-
-def trial_note(cfg: Config) -> str | None:
-    """The sentence every output carries when signatures are not required."""
-    if cfg.ops.require_signed:
-        return None
-    return ("ops.require_signed = false: signatures on the ops branch are NOT enforced (trial "
-            "mode); anyone who can push can change the state")
-
-
-# -- gate -----------------------------------------------------------------------------------------
-
-
-class GateResult(NamedTuple):
-    ecosystem: str
-    stage: str
-    decision: state.Decision
-    tip: Oid | None
-    trust: str  # trusted / unverified / unknown
-    warnings: tuple[str, ...] = ()
-    controls: controls.GateControls | None = None  # breaker and budget (issue 6)
-
-
-def gate(ctx: Context, *, ecosystem: str, stage: str, fetch: str | None = None,
-         candidates: tuple[str, ...] = ()) -> GateResult:
-    """May ecosystem run stage? Raises StateUntrusted, RemoteUnreachable, OpsBranchMissing.
-
-    A manual pause decides first (it always wins); then the breaker and the budget
-    (result.controls.refusal says which refuses)."""
-    cfg = ctx.config
-    [eco] = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)
-    warnings: list[str] = []
-    note = trial_note(cfg)
-    if note:
-        warnings.append(note)
-    try:
-        view = read_view(ctx, remote=fetch, fetch=fetch is not None)
-    except RemoteUnreachable as exc:
-        if cfg.ops.on_unreachable != "open":
-            raise
-        warnings.append(f"{exc.message} Deciding from this clone's copy "
-                        "(ops.on_unreachable = \"open\").")
-        try:
-            view = read_view(ctx, remote=fetch, fetch=False)
-        except OpsBranchMissing:
-            decision = state.Decision(True, f"remote '{fetch}' unreachable and no local copy of "
-                                      "the ops branch; going on because ops.on_unreachable = "
-                                      "\"open\"")
-            return GateResult(eco, stage, decision, None, "unknown", tuple(warnings))
-    warnings += view.warnings
-    if not view.trust.required:
-        warnings += [f"{p} (not enforced)" for p in view.trust.problems]
-    st, now = view.state(), state.utc(ctx.clock.now())
-    decision = state.decide(st, eco, stage, now)
-    gc = controls.gate_controls(st, eco, stage, now, cfg, candidates=candidates)
-    return GateResult(eco, stage, decision, view.tip, view.trust.label, tuple(warnings), gc)
 
 
 # -- status and audit -----------------------------------------------------------------------------
@@ -396,7 +106,7 @@ def status(ctx: Context, *, fetch: str | None = None) -> StatusReport:
         st = view.state()
     except StateCorrupt:
         if view.trust.required and not view.trust.trusted:
-            raise _untrusted(view) from None
+            raise untrusted(view) from None
         raise
     now = state.utc(ctx.clock.now())
     repo = ctx.repo.path
@@ -458,11 +168,11 @@ def read_landings(repo: RepoInfo, cfg: Config) -> dict[str, tuple[str, ...]]:
     ops state; {} without an ops branch. Raises StateUntrusted (require_signed and the state does
     not verify) and StateCorrupt; never fetches. Reads the newer of batch-ops and
     <remote>/batch-ops (the remote-tracking one when both moved)."""
-    where = _where(cfg, None)
+    where = where_for(cfg, None)
     refs = read_refs(repo, where.refs)
     if refs.get(where.local) is None and refs.get(where.tracking) is None:
         return {}
-    view = _read_view(repo, cfg, remote=None, fetch=False, strict=True)
+    view = read_view_of(repo, cfg, remote=None, fetch=False, strict=True)
     return dict(view.state().landings)
 
 
@@ -593,8 +303,8 @@ def _write(ctx: Context, planner: Planner | None, *, push: str | None, action: s
            base: tuple[str, Oid] | None = None) -> WriteResult:
     """Apply planner (None: create the branch) with CAS and bounded, jittered retries."""
     signing = _signing(ctx)
-    where = _where(ctx.config, push)
-    base_ref, signers, _blob = _signers(ctx.repo, ctx.config, base=base)
+    where = where_for(ctx.config, push)
+    base_ref, signers, _blob = signers_at(ctx.repo, ctx.config, base=base)
     _check_signer_listed(signing, signers, ctx.config)
     setup = _Setup(where, push, signing, base_ref, signers, os.urandom(8).hex(), action)
     note = trial_note(ctx.config)
@@ -624,13 +334,13 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
         # The first attempt builds on the remote-tracking ref as it is: the lease rejects the
         # push when the remote has moved since, and only then is a fetch needed (saving one
         # round trip per write when nobody else wrote).
-        remote_has = _fetch(ctx, where, writing=True)
+        remote_has = fetch_ops(ctx, where, writing=True)
         refs = ops_branch.read_refs(repo, where.refs)
     local = refs.get(where.local)
     remote_tip = refs.get(where.tracking) if remote_has else None
     if not remote_has:
         refs.pop(where.tracking, None)
-    chosen = _choose(repo, where, refs)
+    chosen = choose(repo, where, refs)
     now = state.utc(ctx.clock.now())
     verified: tuple[str, Oid, Oid | None] | None = None
     if planner is None:  # ops init
@@ -639,7 +349,7 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
             if push and not remote_has:
                 return _publish(ctx, where, tip, push=push, attempt=attempt)
             return WriteResult(False, tip, tip, State(), None, False, None, attempt,
-                               warnings=(f"{_short(source)} already exists at {tip[:10]}",))
+                               warnings=(f"{short(source)} already exists at {tip[:10]}",))
         previous = None
         new_state, message, reserved = State(), state.format_init(op_id=setup.op_id), ""
         parents: list[Oid] = []
@@ -650,17 +360,17 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
                 hint="create it with 'git batch ops init'" + (f" --push {push}" if push else ""),
             )
         source, previous, _diverged = chosen
-        trust = _check_trust(repo, cfg, where=where, refs=refs, source=source, tip=previous,
+        trust = check_trust(repo, cfg, where=where, refs=refs, source=source, tip=previous,
                              signers=setup.signers)
         [blob] = ops_branch.read_blobs(repo, [f"{previous}:{state.STATE_FILE}"])
         view = View(where, source, previous, refs, setup.base_ref, setup.signers, trust, blob)
         if trust.required and not trust.trusted:
-            raise _untrusted(view)
+            raise untrusted(view)
         old_state = view.state()
         verified = (source, previous, refs.get(ops_branch.seen_ref(source)))
         new_state, message, reserved = planner(old_state, now, setup.op_id)
         if new_state is old_state:
-            _remember(repo, refs, source, previous)
+            remember_tip(repo, refs, source, previous)
             return WriteResult(False, previous, previous, old_state, trust.tip_principal, False,
                                None, attempt)
         parents = [previous]
@@ -700,7 +410,7 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
     except StateConflict:
         if not push:
             raise _Lost(verified) from None
-        warnings.append(f"{_short(where.local)} moved meanwhile; it was left as it is (the "
+        warnings.append(f"{short(where.local)} moved meanwhile; it was left as it is (the "
                         f"operation is on {push})")
     return WriteResult(True, commit, previous, new_state, signer, setup.signing.sign, push,
                        attempt, reserved, tuple(warnings))
@@ -858,7 +568,7 @@ def land(ctx: Context, batch_id: str, commits: tuple[str, ...], *,
             raise UsageError(f"'{rev}' does not name a commit in this repository.",
                              hint="fetch it first, or copy the id from 'git log'")
         if not gitcli.is_ancestor(ctx.repo.path, oid, base_tip):
-            raise UsageError(f"commit {oid[:10]} is not on the base branch {_short(base_ref)}.",
+            raise UsageError(f"commit {oid[:10]} is not on the base branch {short(base_ref)}.",
                              hint="record only commits that landed (git branch -a --contains ID)")
         oids.append(oid)
     op = state.LandOp(batch_id, tuple(sorted(set(oids))))

@@ -8,9 +8,8 @@ work (git-filter-repo's state branch does the same, without the signature and th
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gitops import gitcli
@@ -194,8 +193,8 @@ class CommitCheck(NamedTuple):
         return f"has a signature git cannot check (%G? = {self.status!r}; is ssh-keygen installed?)"
 
 
-@contextlib.contextmanager
-def _signers_file(allowed: AllowedSigners) -> Iterator[Path]:
+def _signers_file(allowed: AllowedSigners) -> str:
+    """A new private file holding allowed.data; the caller deletes it."""
     # What tempfile.mkstemp does (O_EXCL, mode 600, $TMPDIR), without importing tempfile and
     # with it shutil, random, bz2 and lzma on the gate's path (issue 5: <= 100 ms).
     name = os.path.join(os.environ.get("TMPDIR") or "/tmp",  # noqa: S108
@@ -210,30 +209,65 @@ def _signers_file(allowed: AllowedSigners) -> Iterator[Path]:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(allowed.data or b"")
-        yield Path(name)
-    finally:
+    except BaseException:
         os.unlink(name)
+        raise
+    return name
+
+
+class PendingCheck:
+    """Signature checks running in git (start_check); result() waits and parses them."""
+
+    def __init__(self, repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
+                 max_count: int | None, no_walk: bool) -> None:
+        # A random marker starts each record: commit messages and signer names come from
+        # whoever made the commit, and must not be able to fake the record of another commit.
+        self._mark = f"@{os.urandom(16).hex()}@"
+        fmt = f"{self._mark}%H%x00%P%x00%G?%x00%GS%x00%GF%x00%ct%x00%cn <%ce>%x00%B"
+        self._file = _signers_file(allowed)
+        try:
+            self._git = gitcli.start_log_verified(repo, self._file, revs, fmt,
+                                                  max_count=max_count, no_walk=no_walk)
+        except BaseException:
+            os.unlink(self._file)
+            raise
+
+    def cancel(self) -> None:
+        """Stop the check; nothing is reported."""
+        try:
+            self._git.kill()
+        finally:
+            os.unlink(self._file)
+
+    def result(self) -> list[CommitCheck]:
+        """The verdicts, newest first."""
+        try:
+            out = self._git.result().stdout
+        finally:
+            os.unlink(self._file)
+        checks = []
+        for record in out.decode("utf-8", "replace").split(self._mark)[1:]:
+            fields = record.split("\0", 7)
+            if len(fields) < 8:
+                continue
+            oid, parents, status, signer, fingerprint, ctime, committer, message = fields
+            checks.append(CommitCheck(Oid(oid), tuple(Oid(p) for p in parents.split()), status,
+                                      signer, fingerprint, int(ctime or 0), committer,
+                                      message.rstrip("\n") + "\n"))
+        return checks
+
+
+def start_check(repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
+                max_count: int | None = None, no_walk: bool = False) -> PendingCheck:
+    """Start checking the signatures of the commits revs name, against allowed only; the caller
+    may work meanwhile (git and ssh-keygen take most of the gate's time) and must call result()."""
+    return PendingCheck(repo, allowed, revs, max_count=max_count, no_walk=no_walk)
 
 
 def check_commits(repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
                   max_count: int | None = None, no_walk: bool = False) -> list[CommitCheck]:
     """Signature verdicts (newest first) of the commits revs name, against allowed only."""
-    # A random marker starts each record: commit messages and signer names come from whoever
-    # made the commit, and must not be able to fake the record of another commit.
-    mark = f"@{os.urandom(16).hex()}@"
-    fmt = f"{mark}%H%x00%P%x00%G?%x00%GS%x00%GF%x00%ct%x00%cn <%ce>%x00%B"
-    with _signers_file(allowed) as path:
-        out = gitcli.log_verified(repo, path, revs, fmt, max_count=max_count, no_walk=no_walk)
-    checks = []
-    for record in out.decode("utf-8", "replace").split(mark)[1:]:
-        fields = record.split("\0", 7)
-        if len(fields) < 8:
-            continue
-        oid, parents, status, signer, fingerprint, ctime, committer, message = fields
-        checks.append(CommitCheck(Oid(oid), tuple(Oid(p) for p in parents.split()), status,
-                                  signer, fingerprint, int(ctime or 0), committer,
-                                  message.rstrip("\n") + "\n"))
-    return checks
+    return start_check(repo, allowed, revs, max_count=max_count, no_walk=no_walk).result()
 
 
 def first_parent_chain(repo: Path, tip: Oid, count: int) -> list[Oid]:

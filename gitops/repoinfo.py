@@ -7,15 +7,18 @@ the hooks) do not import the history parser.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops import gitcli
-from gitops.config import Config
 from gitops.errors import RepositoryError
 from gitops.gitcli import Oid
 from gitops.records import NamedTuple
 from gitops.refs import GitDirs, RefReader
+
+if TYPE_CHECKING:
+    from gitops.config import Config
 
 
 class RepoInfo(NamedTuple):
@@ -26,17 +29,33 @@ class RepoInfo(NamedTuple):
     shallow: bool
 
 
-def open_repository(path: Path) -> RepoInfo:
-    """Describe the repository at path; RepositoryError when it is not one."""
+def repo_path(repo_arg: str | None, environ: Mapping[str, str]) -> Path:
+    """Where to look for the repository: --repo, else $GIT_DIR, else the working directory."""
+    # `git --git-dir=X batch` exports GIT_DIR; gitcli drops inherited GIT_* variables, so turn it
+    # into an explicit path here.
+    repo_arg = repo_arg or environ.get("GIT_DIR")
+    return Path(repo_arg) if repo_arg else Path.cwd()
+
+
+_PROBE = ("rev-parse", "--absolute-git-dir", "--git-common-dir", "--is-bare-repository",
+          "--is-shallow-repository", "--is-inside-work-tree", "--show-cdup")
+
+
+def probe(path: Path) -> gitcli.Running:
+    """Start the one git process open_repository needs, so a caller can import meanwhile."""
+    # --show-cdup (not --show-toplevel, which fails in a bare repository or a git dir) is
+    # printed only inside a work tree, as a path relative to path ("" at the top).
+    return gitcli.spawn(*_PROBE, repo=path)
+
+
+def open_repository(path: Path, started: gitcli.Running | None = None) -> RepoInfo:
+    """Describe the repository at path (started: probe(path), already running); RepositoryError
+    when it is not one."""
     if not path.exists():
+        if started is not None:
+            started.result(frozenset(range(-64, 256)))
         raise RepositoryError(f"{path}: no such directory.", hint="pass an existing path to --repo")
-    # One process: --show-cdup (not --show-toplevel, which fails in a bare repository or a git
-    # dir) is printed only inside a work tree, as a path relative to path ("" at the top).
-    res = gitcli.run(
-        "rev-parse", "--absolute-git-dir", "--git-common-dir", "--is-bare-repository",
-        "--is-shallow-repository", "--is-inside-work-tree", "--show-cdup", repo=path,
-        ok=frozenset({0, 128}),
-    )
+    res = (started or probe(path)).result(frozenset({0, 128}))
     if res.returncode != 0:
         raise RepositoryError(
             f"{path}: not a git repository (or any parent up to a ceiling directory).",

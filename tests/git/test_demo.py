@@ -443,7 +443,7 @@ def test_operator_key_stays_in_the_git_dir_and_this_repository(operated: demo.De
 
 
 def test_operator_demo_has_a_trusted_ops_branch_on_origin(operated: demo.DemoInfo) -> None:
-    from gitops import ops  # noqa: PLC0415
+    from gitops import ops, ops_view  # noqa: PLC0415
     from gitops.context import load_context  # noqa: PLC0415
 
     repo, op = operated.path, operated.operator
@@ -455,7 +455,7 @@ def test_operator_demo_has_a_trusted_ops_branch_on_origin(operated: demo.DemoInf
     report = ops.status(load_context(str(repo), None, None, {}))
     assert report.view.trust.trusted and report.view.tip == op.ops_tip
     assert report.view.trust.tip_principal == "operator@demo.invalid"
-    gate = ops.gate(load_context(str(repo), None, None, {}), ecosystem="npm", stage="merge",
+    gate = ops_view.gate(load_context(str(repo), None, None, {}), ecosystem="npm", stage="merge",
                     fetch="origin")
     assert gate.decision.can_proceed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops import ops, state
+from gitops import ops, ops_view, state
 from gitops.errors import (
     IdentityMissing,
     OpsBranchMissing,
@@ -50,18 +50,18 @@ def test_pause_resume_and_gate_semantics(registry: Repo) -> None:
     ops.init(ctx)
     ops.pause(ctx, ecosystems=("homebrew",), level="freeze", reason="bad validation",
               incident="https://status/INC-1", until="2h")
-    assert not ops.gate(ctx, ecosystem="homebrew", stage="merge").decision.can_proceed
-    assert ops.gate(ctx, ecosystem="homebrew", stage="generate").decision.can_proceed
-    assert ops.gate(ctx, ecosystem="cargo", stage="merge").decision.can_proceed
+    assert not ops_view.gate(ctx, ecosystem="homebrew", stage="merge").decision.can_proceed
+    assert ops_view.gate(ctx, ecosystem="homebrew", stage="generate").decision.can_proceed
+    assert ops_view.gate(ctx, ecosystem="cargo", stage="merge").decision.can_proceed
     clock.tick(121)
-    later = ops.gate(ctx, ecosystem="homebrew", stage="merge")
+    later = ops_view.gate(ctx, ecosystem="homebrew", stage="merge")
     assert later.decision.can_proceed and "expired" in later.decision.reason
     ops.pause(ctx, ecosystems=(), level="stop", reason="everything is on fire")
     for eco in ("cargo", "npm"):
         for stage in ("generate", "merge"):
-            assert not ops.gate(ctx, ecosystem=eco, stage=stage).decision.can_proceed
+            assert not ops_view.gate(ctx, ecosystem=eco, stage=stage).decision.can_proceed
     ops.resume(ctx, ecosystems=(), reason="fire is out")
-    assert ops.gate(ctx, ecosystem="cargo", stage="merge").decision.can_proceed
+    assert ops_view.gate(ctx, ecosystem="cargo", stage="merge").decision.can_proceed
     messages = git(registry.path, "log", "--format=%s", "batch-ops").splitlines()
     assert messages == ["resume all ecosystems", "pause all ecosystems (stop)",
                         "pause homebrew (freeze)", "initialize the ops branch"]
@@ -115,7 +115,7 @@ def test_works_in_a_bare_repository_without_touching_anything(registry: Repo, tm
     ctx = make_ctx(bare)
     ops.init(ctx)
     ops.pause(ctx, ecosystems=("pypi",), level="stop", reason="r")
-    assert not ops.gate(ctx, ecosystem="pypi", stage="generate").decision.can_proceed
+    assert not ops_view.gate(ctx, ecosystem="pypi", stage="generate").decision.can_proceed
     assert git(bare, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
 
 
@@ -208,7 +208,7 @@ def test_broken_state_toml_is_refused_naming_the_commit(registry: Repo, signing_
                 key=signing_key)
     registry.git("update-ref", BRANCH, bad)
     before = snapshot(registry.path)
-    for call in (lambda: ops.gate(ctx, ecosystem="npm", stage="merge"),
+    for call in (lambda: ops_view.gate(ctx, ecosystem="npm", stage="merge"),
                  lambda: ops.status(ctx),
                  lambda: ops.pause(ctx, ecosystems=(), level="stop", reason="r")):
         with pytest.raises(StateCorrupt) as err:
@@ -243,7 +243,7 @@ def test_unknown_ecosystem_at_the_gate_names_the_known_ones(registry: Repo) -> N
     ctx = make_ctx(registry.path)
     ops.init(ctx)
     with pytest.raises(UsageError) as err:
-        ops.gate(ctx, ecosystem="rubygems", stage="merge")
+        ops_view.gate(ctx, ecosystem="rubygems", stage="merge")
     assert "homebrew, cargo, npm, pypi" in str(err.value.hint)
 
 
@@ -298,7 +298,7 @@ def test_missing_identity_is_refused(registry: Repo, monkeypatch: pytest.MonkeyP
 def test_no_ops_branch_fails_closed(registry: Repo) -> None:
     ctx = make_ctx(registry.path)
     with pytest.raises(OpsBranchMissing) as err:
-        ops.gate(ctx, ecosystem="npm", stage="merge")
+        ops_view.gate(ctx, ecosystem="npm", stage="merge")
     assert "git batch ops init" in str(err.value.hint)
     with pytest.raises(OpsBranchMissing):
         ops.pause(ctx, ecosystems=(), level="stop", reason="r")
@@ -313,7 +313,7 @@ def test_require_signed_false_writes_unsigned_and_says_so(registry: Repo) -> Non
     result = ops.init(ctx)
     assert result.changed and not result.signed
     ops.pause(ctx, ecosystems=("npm",), level="stop", reason="trial")
-    gate = ops.gate(ctx, ecosystem="npm", stage="merge")
+    gate = ops_view.gate(ctx, ecosystem="npm", stage="merge")
     assert not gate.decision.can_proceed and gate.trust == "unverified"
     assert any("require_signed = false" in w for w in gate.warnings)
     assert any("not signed (not enforced)" in w for w in gate.warnings)

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gitops import breaker, ops, state
+from gitops import breaker, ops, ops_view, state
 from gitops.state import RecordOp
 from tests.conftest import Repo, git
 from tests.ops.conftest import (
@@ -114,7 +114,7 @@ def test_half_open_gate_offers_rotated_probes(registry: Repo) -> None:
     assert r.state.breaker_of("cargo").phase == "open"
     assert r.state.breaker_of("cargo").rotation == ("a",)
     clock.tick(121)
-    g = ops.gate(ctx, ecosystem="cargo", stage="generate", candidates=("a", "b"))
+    g = ops_view.gate(ctx, ecosystem="cargo", stage="generate", candidates=("a", "b"))
     assert g.controls is not None and g.controls.refusal == ""
     assert g.controls.probe_allowance == 1 and g.controls.probes == ("b",)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops import ops, ops_branch
+from gitops import ops, ops_branch, ops_view
 from gitops.errors import (
     OpsBranchMissing,
     OpsDiverged,
@@ -37,8 +37,8 @@ def test_push_and_fetch_between_clones(remote: Path) -> None:
     ops.init(ctx_a, push="origin")
     assert tip(remote) == tip(a)
     with pytest.raises(OpsBranchMissing):  # b has not fetched yet
-        ops.gate(ctx_b, ecosystem="npm", stage="merge")
-    assert ops.gate(ctx_b, ecosystem="npm", stage="merge", fetch="origin").decision.can_proceed
+        ops_view.gate(ctx_b, ecosystem="npm", stage="merge")
+    assert ops_view.gate(ctx_b, ecosystem="npm", stage="merge", fetch="origin").decision.can_proceed
     paused = ops.pause(ctx_b, ecosystems=("npm",), level="stop", reason="from b", push="origin")
     assert paused.pushed == "origin" and tip(remote) == paused.tip
     report = ops.status(ctx_a, fetch="origin")
@@ -104,7 +104,7 @@ def test_local_operations_are_published_by_the_next_push(remote: Path) -> None:
 def test_diverged_clone_refuses_and_writes_nothing(remote: Path) -> None:
     a, b = clone(remote, "a"), clone(remote, "b")
     ops.init(make_ctx(a), push="origin")
-    ops.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
+    ops_view.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
     ops.pause(make_ctx(a), ecosystems=("npm",), level="stop", reason="not pushed")
     ops.pause(make_ctx(b), ecosystems=("cargo",), level="stop", reason="pushed", push="origin")
     before_local, before_remote = tip(a), tip(remote)
@@ -113,7 +113,7 @@ def test_diverged_clone_refuses_and_writes_nothing(remote: Path) -> None:
     assert "git log --oneline origin/batch-ops...batch-ops" in str(err.value.hint)
     assert (tip(a), tip(remote)) == (before_local, before_remote)
     # readers use the published state and say why
-    gate = ops.gate(make_ctx(a), ecosystem="cargo", stage="merge")
+    gate = ops_view.gate(make_ctx(a), ecosystem="cargo", stage="merge")
     assert not gate.decision.can_proceed and any("never pushed" in w for w in gate.warnings)
     # the runbook's way out (docs/runbooks/ops-diverged.md, step 2), then the write works
     git(a, "update-ref", BRANCH, "refs/remotes/origin/batch-ops")
@@ -130,18 +130,18 @@ def test_unreachable_remote_fails_closed_unless_configured_open(remote: Path) ->
     git(a, "remote", "add", "gone", str(remote.parent / "does-not-exist.git"))
     before = snapshot(a)
     with pytest.raises(RemoteUnreachable, match="cannot reach remote 'gone'"):
-        ops.gate(make_ctx(a), ecosystem="npm", stage="generate", fetch="gone")
+        ops_view.gate(make_ctx(a), ecosystem="npm", stage="generate", fetch="gone")
     with pytest.raises(RemoteUnreachable):
         ops.pause(make_ctx(a), ecosystems=(), level="stop", reason="r", push="gone")
     assert snapshot(a) == before
     open_ctx = make_ctx(a, on_unreachable="open")
-    result = ops.gate(open_ctx, ecosystem="npm", stage="merge", fetch="gone")
+    result = ops_view.gate(open_ctx, ecosystem="npm", stage="merge", fetch="gone")
     assert not result.decision.can_proceed  # the known pause still wins
     assert any("on_unreachable" in w for w in result.warnings)
     fresh = clone(remote, "fresh")
     git(fresh, "update-ref", "-d", "refs/remotes/origin/batch-ops")
     git(fresh, "remote", "add", "gone", str(remote.parent / "does-not-exist.git"))
-    blind = ops.gate(make_ctx(fresh, on_unreachable="open"), ecosystem="npm", stage="merge",
+    blind = ops_view.gate(make_ctx(fresh, on_unreachable="open"), ecosystem="npm", stage="merge",
                      fetch="gone")
     assert blind.decision.can_proceed and blind.trust == "unknown"
 
@@ -149,7 +149,7 @@ def test_unreachable_remote_fails_closed_unless_configured_open(remote: Path) ->
 def test_remote_without_ops_branch(remote: Path) -> None:
     a = clone(remote, "a")
     with pytest.raises(OpsBranchMissing, match="remote 'origin' has no batch-ops"):
-        ops.gate(make_ctx(a), ecosystem="npm", stage="merge", fetch="origin")
+        ops_view.gate(make_ctx(a), ecosystem="npm", stage="merge", fetch="origin")
     ops.init(make_ctx(a))  # only locally
     published = ops.init(make_ctx(a), push="origin")
     assert published.published and not published.changed and tip(remote) == tip(a)
@@ -166,6 +166,6 @@ def test_rollback_on_the_remote_is_caught_by_a_clone_that_saw_the_newer_tip(remo
     ops.status(make_ctx(b))  # b saw the paused tip (remembered under refs/git-batch/ops-seen/)
     git(remote, "update-ref", BRANCH, git(remote, "rev-parse", "batch-ops~1").strip())
     with pytest.raises(StateUntrusted, match="rewritten"):
-        ops.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
+        ops_view.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
     res = run_cli(b, "gate", "--ecosystem", "npm", "--fetch", "origin")
     assert res.returncode == 21 and "can_proceed=false" in res.stdout

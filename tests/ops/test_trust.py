@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops import ops, state
+from gitops import ops, ops_view, state
 from gitops.errors import StateUntrusted
 from gitops.state import State
 from tests.conftest import Repo, SigningKey, git
@@ -87,7 +87,7 @@ def test_forgery_makes_gate_refuse_and_status_untrusted(registry: Repo, signing_
     forgery(registry, signing_key)
     ctx = make_ctx(registry.path)
     with pytest.raises(StateUntrusted):
-        ops.gate(ctx, ecosystem="npm", stage="generate")
+        ops_view.gate(ctx, ecosystem="npm", stage="generate")
     report = ops.status(ctx)
     assert report.view.trust.label == "untrusted" and report.view.trust.problems
     gate = run_cli(registry.path, "gate", "--ecosystem", "npm")
@@ -126,7 +126,7 @@ def test_a_fresh_clone_of_a_forged_tip_is_untrusted(registry: Repo, signing_key:
     clone = tmp_path / "fresh"
     git(tmp_path, "clone", "-q", str(registry.path), str(clone))  # origin/batch-ops, no memory
     with pytest.raises(StateUntrusted):
-        ops.gate(make_ctx(clone), ecosystem="npm", stage="generate")
+        ops_view.gate(make_ctx(clone), ecosystem="npm", stage="generate")
 
 
 def test_restoring_the_last_verified_tip_makes_it_trusted_again(registry: Repo,
@@ -134,7 +134,7 @@ def test_restoring_the_last_verified_tip_makes_it_trusted_again(registry: Repo,
     good = _paused(registry)
     unsigned_tip(registry, signing_key)
     registry.git("update-ref", BRANCH, good)  # the runbook's restore step
-    result = ops.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
+    result = ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
     assert not result.decision.can_proceed and result.trust == "trusted"
 
 
@@ -143,7 +143,7 @@ def test_a_key_removed_from_the_base_untrusts_its_tip(registry: Repo, signing_ke
     _paused(registry)
     registry.commit("remove alice\n", {".git-batch/allowed_signers": "# nobody\n"})
     with pytest.raises(StateUntrusted, match=r"not in main:\.git-batch/allowed_signers"):
-        ops.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
+        ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
 
 
 def test_good_signature_by_a_listed_key_for_another_principal_is_not_alice(

@@ -1,0 +1,93 @@
+"""gitcli.spawn / run: the posix_spawn runner that replaced subprocess on the common path.
+
+Its risks are the ones subprocess handles for us: a full pipe in one direction while we block
+on another, stdin left open, the working directory, exit codes, SIGPIPE, leaked processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gitops import gitcli
+from gitops.errors import GitFailed
+from tests.conftest import Repo
+
+
+def test_megabytes_in_and_out_at_once_do_not_deadlock(make_repo: Callable[..., Repo]) -> None:
+    """cat-file --batch answers 205 kB of input with 2.5 MB: git fills its output pipe long
+    before it has read all of its input (more than a pipe holds), so both must move at once."""
+    r = make_repo("r")
+    blob = gitcli.hash_object_write(r.path, b"x" * 400)
+    res = gitcli.run("cat-file", "--batch", repo=r.path, stdin=f"{blob}\n".encode() * 5000)
+    assert res.stdout.count(b"x" * 400) == 5000
+    assert res.returncode == 0 and res.stderr == b""
+
+
+def test_exit_code_stderr_and_ok_set(make_repo: Callable[..., Repo]) -> None:
+    r = make_repo("r")
+    with pytest.raises(GitFailed) as info:
+        gitcli.run("rev-parse", "--verify", "no-such-ref", repo=r.path)
+    assert info.value.returncode == 128 and b"single revision" in info.value.stderr
+    res = gitcli.run("rev-parse", "--verify", "no-such-ref", repo=r.path, ok=frozenset({128}))
+    assert res.returncode == 128 and res.stdout == b""
+
+
+def test_runs_in_repo_not_in_our_working_directory(make_repo: Callable[..., Repo],
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    r = make_repo("r")
+    (r.path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)  # not a repository
+    res = gitcli.run("rev-parse", "--show-prefix", repo=r.path / "sub")
+    assert res.text.strip() == "sub/"
+    assert Path.cwd() == tmp_path
+
+
+def test_stdin_is_not_inherited(make_repo: Callable[..., Repo]) -> None:
+    """Without stdin git reads /dev/null: a hook's own stdin (pre-receive's ref list) stays
+    for the hook, and a git that reads stdin does not hang waiting for a terminal."""
+    r = make_repo("r")
+    res = gitcli.run("hash-object", "--stdin", repo=r.path)
+    assert res.text.strip() == gitcli.run("hash-object", "--stdin", repo=r.path,
+                                          stdin=b"").text.strip()
+
+
+def test_started_git_runs_while_we_work_and_is_reaped(make_repo: Callable[..., Repo]) -> None:
+    r = make_repo("r")
+    first = gitcli.spawn("rev-parse", "HEAD", repo=r.path)
+    second = gitcli.spawn("cat-file", "--batch-check", repo=r.path, stdin=b"HEAD\n")
+    head = first.result().text.strip()
+    assert second.result().text.startswith(f"{head} commit ")
+    with pytest.raises(ChildProcessError):  # both were waited for: no zombie is left
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_git_stopping_early_is_reported_not_raised_as_broken_pipe(
+        make_repo: Callable[..., Repo]) -> None:
+    """git exits without reading its input: its exit code decides, as with subprocess."""
+    r = make_repo("r")
+    res = gitcli.run("rev-parse", "--verify", "HEAD", repo=r.path, stdin=b"y" * 1_000_000)
+    assert res.returncode == 0 and len(res.text.strip()) == 40
+
+
+def test_missing_git_raises_file_not_found(make_repo: Callable[..., Repo],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    r = make_repo("r")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(FileNotFoundError):
+        gitcli.run("version", repo=r.path, env={"PATH": "/nonexistent"})
+
+
+def test_tracers_see_the_logical_command_line(make_repo: Callable[..., Repo]) -> None:
+    r = make_repo("r")
+    seen: list[tuple[str, ...]] = []
+    gitcli.add_tracer(seen.append)
+    try:
+        gitcli.run("rev-parse", "HEAD", repo=r.path)
+    finally:
+        gitcli.remove_tracer(seen.append)
+    assert seen == [("git", "rev-parse", "HEAD")]

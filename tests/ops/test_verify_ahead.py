@@ -1,0 +1,145 @@
+"""verify_ahead: the gate's early signature check is used only for the very question it asks.
+
+The early check is started from a file in the git dir that anyone with write access to the
+repository could change; these tests forge, stale and break that file and check that the gate's
+verdict never changes, that the early check is used when it should be, and that nothing (a git
+process, a temporary allowed-signers file) is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gitops import gitcli, ops, ops_view, verify_ahead
+from gitops.errors import StateUntrusted
+from tests.conftest import Repo, SigningKey
+from tests.ops.conftest import BRANCH, forge, make_ctx, run_cli, tip
+from tests.ops.test_trust import RESUMED, _paused
+
+HEX = "0123456789abcdef"
+oids = st.text(alphabet=HEX, min_size=40, max_size=40)
+questions = st.builds(
+    verify_ahead.Question,
+    st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
+            min_size=1),
+    st.lists(st.tuples(st.from_regex(r"refs/[a-z/]{1,20}", fullmatch=True), oids | st.just("")),
+             max_size=4).map(tuple),
+    st.lists(oids | oids.map(lambda o: f"^{o}"), min_size=1, max_size=2).map(tuple),
+    st.integers(0, 10_000),
+    st.none() | st.binary(max_size=300),
+)
+
+
+@given(questions)
+def test_the_file_reads_back_what_was_written(q: verify_ahead.Question) -> None:
+    assert verify_ahead.loads(verify_ahead.dumps(q)) == q
+
+
+@given(st.text(max_size=400))
+def test_any_other_text_is_no_question_and_no_crash(text: str) -> None:
+    q = verify_ahead.loads(text)
+    assert q is None or verify_ahead.dumps(q) == text
+
+
+def _hint(repo: Path) -> Path:
+    return repo / ".git" / "git-batch" / "verify-ahead"
+
+
+def _logs(repo: Path) -> tuple[list[tuple[str, ...]], ops_view.GateResult]:
+    """The git processes (log: the verification, cat-file: reading the allowed signers) one
+    in-process gate starts after verify_ahead.start, in order, and its result."""
+    seen: list[tuple[str, ...]] = []
+    gitcli.add_tracer(seen.append)
+    try:
+        verify_ahead.start(str(repo), {})
+        result = ops_view.gate(make_ctx(repo), ecosystem="npm", stage="generate")
+    finally:
+        verify_ahead.discard()
+        gitcli.remove_tracer(seen.append)
+    return [a for a in seen if "log" in a or "cat-file" in a], result
+
+
+def _question(argv: tuple[str, ...]) -> list[str]:
+    """A verification's command line without its per-run parts (file name, record marker)."""
+    return [a for a in argv if not a.startswith(("gpg.ssh.allowedSignersFile=", "--format="))]
+
+
+def test_the_second_gate_verifies_ahead_and_decides_the_same(registry: Repo) -> None:
+    _paused(registry)  # status has read the ops branch: the file predicts the next read
+    _hint(registry.path).unlink()
+    cold, first = _logs(registry.path)
+    assert _hint(registry.path).is_file()
+    warm, second = _logs(registry.path)
+    assert [a[1] for a in cold] == ["cat-file", "-c"]  # signers read, then verified
+    assert [a[1] for a in warm] == ["-c", "cat-file"]  # verified ahead, used, not run twice
+    assert _question(cold[1]) == _question(warm[0])
+    assert (first.decision, first.trust, first.tip) == (second.decision, second.trust, second.tip)
+    assert not first.decision.can_proceed and first.trust == "trusted"
+
+
+def test_a_moved_tip_starts_nothing_early(registry: Repo) -> None:
+    _paused(registry)
+    _logs(registry.path)
+    ops.resume(make_ctx(registry.path), ecosystems=())
+    seen: list[tuple[str, ...]] = []
+    gitcli.add_tracer(seen.append)
+    try:
+        verify_ahead.start(str(registry.path), {})
+    finally:
+        gitcli.remove_tracer(seen.append)
+        verify_ahead.discard()
+    assert seen == []
+
+
+def test_a_forged_prediction_cannot_make_a_forged_tip_trusted(
+        registry: Repo, signing_key: SigningKey) -> None:
+    """The file says: check the forged tip against allowed signers that give mallory's key to
+    alice. The gate asks with the base's real file, so the early check is thrown away and the
+    state stays UNTRUSTED, in process and through the CLI."""
+    _paused(registry)
+    mallory = signing_key.new_key("mallory@example.com")
+    forged_tip = forge(registry.path, tip(registry.path), {"state.toml": RESUMED}, key=mallory)
+    registry.git("update-ref", BRANCH, forged_tip)
+    with pytest.raises(StateUntrusted):
+        ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
+    real = verify_ahead.loads(_hint(registry.path).read_text())
+    assert real is not None and real.revs[0] == forged_tip
+    # mallory's key under alice's name: git would report a good signature by alice
+    as_alice = mallory.allowed_line.replace("mallory@example.com", "alice@example.com", 1)
+    assert as_alice.startswith("alice@example.com ") and as_alice != signing_key.allowed_line
+    forged = real._replace(signers=as_alice.encode())
+    _hint(registry.path).write_text(verify_ahead.dumps(forged))
+    with pytest.raises(StateUntrusted):
+        _logs(registry.path)
+    _hint(registry.path).write_text(verify_ahead.dumps(forged))
+    gate = run_cli(registry.path, "gate", "--ecosystem", "npm")
+    assert gate.returncode == 21 and "UNTRUSTED" in gate.stderr
+
+
+@pytest.mark.parametrize("damage", ["", "git-batch verify-ahead 1\n", "\x00\xff garbage",
+                                    "git-batch verify-ahead 1\ngit_dir /elsewhere\n"])
+def test_a_damaged_file_is_ignored_and_rewritten(registry: Repo, damage: str) -> None:
+    _paused(registry)
+    _logs(registry.path)
+    _hint(registry.path).write_bytes(damage.encode("utf-8", "surrogateescape"))
+    procs, result = _logs(registry.path)
+    assert [a[1] for a in procs] == ["cat-file", "-c"] and result.trust == "trusted"
+    assert verify_ahead.loads(_hint(registry.path).read_text()) is not None
+
+
+def test_an_unused_early_check_leaves_no_process_and_no_file(registry: Repo) -> None:
+    _paused(registry)
+    _logs(registry.path)
+    tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+    before = set(tmp.glob("git-batch-allowed-signers-*"))
+    verify_ahead.start(str(registry.path), {})
+    assert set(tmp.glob("git-batch-allowed-signers-*")) - before  # it did start
+    verify_ahead.discard()
+    assert set(tmp.glob("git-batch-allowed-signers-*")) == before
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
