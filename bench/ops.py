@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,11 +33,14 @@ from gitops import demo  # noqa: E402
 TARGET = 0.100
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int, ok: tuple[int, ...] = (0,)
-          ) -> float:
-    """Median wall time of argv in seconds over runs (after one untimed warm-up run)."""
+def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int, *, ok: tuple[int, ...] = (0,),
+          before: Callable[[], None] | None = None) -> float:
+    """Median wall time of argv in seconds over runs (after one untimed warm-up run); before()
+    runs untimed ahead of each run."""
     samples = []
     for i in range(runs + 1):
+        if before is not None:
+            before()
         start = time.perf_counter()
         proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, check=False)
@@ -125,6 +129,9 @@ def main() -> None:
 
     gate = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "merge"], repo, env,
                  args.runs)
+    hint = repo / ".git" / "git-batch" / "verify-ahead"
+    gate_cold = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "merge"], repo,
+                      env, args.runs, before=lambda: hint.unlink(missing_ok=True))
     gate_paused = timed(["git", "batch", "gate", "--ecosystem", "homebrew"], repo, env,
                         args.runs, ok=(20,))
     signers = repo / ".git-batch" / "allowed_signers"
@@ -133,14 +140,17 @@ def main() -> None:
     startup = timed(["git", "batch", "--version"], repo, env, args.runs)
     python = timed([sys.executable, "-c", "pass"], repo, env, args.runs)
     print(f"{'git batch gate (go, exit 0)':42} {gate * 1000:7.1f} ms")
+    print(f"{'  ... without git-batch/verify-ahead':42} {gate_cold * 1000:7.1f} ms  (the first "
+          "read in a fresh clone: default names guessed)")
     print(f"{'git batch gate (paused, exit 20)':42} {gate_paused * 1000:7.1f} ms")
     print(f"{'git verify-commit (same tip, same signers)':42} {verify * 1000:7.1f} ms")
     print(f"{'git batch --version (click CLI start-up)':42} {startup * 1000:7.1f} ms")
     print(f"{'python -c pass (interpreter start-up)':42} {python * 1000:7.1f} ms")
     print(f"ratio gate / verify-commit: {gate / verify:.1f}x; gate minus interpreter: "
           f"{(gate - python) * 1000:.1f} ms (gate runs without click: gitops/gate.py)")
-    verdict = "met" if gate <= TARGET else "MISSED"
-    print(f"target: gate <= {TARGET * 1000:.0f} ms: {verdict}")
+    verdict = "met" if max(gate, gate_cold) <= TARGET else "MISSED"
+    print(f"target: gate <= {TARGET * 1000:.0f} ms (with and without the verify-ahead file): "
+          f"{verdict}")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -31,6 +31,7 @@ from gitops.ops_branch import AllowedSigners, CommitCheck
 from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, read_refs, resolve_base
 from gitops.state import State
+from gitops.verify_ahead import WINDOW_CAP, trust_question
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -184,18 +185,6 @@ def signers_at(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
     return base_ref, signers, blobs[1] if tip else None
 
 
-WINDOW_CAP = 500  # commits verified in one go; a longer gap also checks ancestry separately
-
-
-def trust_question(refs: dict[str, Oid], source: str, tip: Oid) -> tuple[list[str], int]:
-    """(revisions, window) whose signatures decide the trust of tip, read from ref source."""
-    seen_src = refs.get(ops_branch.seen_ref(source))
-    if seen_src is None or seen_src == tip:
-        return [tip], 1
-    # Verify every commit since the tip this clone last verified. The same walk tells whether
-    # that tip is still an ancestor: then some commit of `tip ^seen` has it as a parent (the
-    # child of seen on any path from tip); otherwise the ref was rewritten.
-    return [tip, f"^{seen_src}"], WINDOW_CAP
 
 
 def start_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from gitops import ops_branch
+from gitops.errors import GitopsError
 from gitops.records import NamedTuple
 from gitops.refs import GitDirs, RefReader, discover, is_oid
 
@@ -90,26 +91,73 @@ def loads(text: str) -> Question | None:
     return Question(git_dir, pairs, revs, int(count), data)
 
 
+# config.OpsConfig's defaults, for a clone whose file predicts nothing yet (a test keeps them equal)
+DEFAULT_BRANCH, DEFAULT_REMOTE = "batch-ops", "origin"
+DEFAULT_SIGNERS = ".git-batch/allowed_signers"
+WINDOW_CAP = 500  # commits verified in one go (ops_view: a longer gap also checks ancestry)
+
+
+def trust_question(refs: Mapping[str, str], source: str, tip: str) -> tuple[list[str], int]:
+    """(revisions, window) whose signatures decide the trust of tip, read from ref source."""
+    seen_src = refs.get(ops_branch.seen_ref(source))
+    if seen_src is None or seen_src == tip:
+        return [tip], 1
+    # Verify every commit since the tip this clone last verified. The same walk tells whether
+    # that tip is still an ancestor: then some commit of `tip ^seen` has it as a parent (the
+    # child of seen on any path from tip); otherwise the ref was rewritten.
+    return [tip, f"^{seen_src}"], WINDOW_CAP
+
+
+def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
+    """The question a read of the ops branch will ask now: from the file's refs and allowed
+    signers when it has some, else from the default names (and one cat-file for the signers)."""
+    try:
+        with open(path(dirs.common_dir), encoding="utf-8") as fh:
+            told = loads(fh.read())
+    except (OSError, UnicodeDecodeError):
+        told = None
+    git_dir = os.path.realpath(dirs.git_dir)
+    if told is not None and told.git_dir == git_dir and len(told.refs) == 4:
+        names = [name for name, _value in told.refs]
+        signers = told.signers
+    else:
+        local = ops_branch.branch_ref(DEFAULT_BRANCH)
+        tracking = ops_branch.tracking_ref(DEFAULT_REMOTE, DEFAULT_BRANCH)
+        names = [local, tracking, ops_branch.seen_ref(local), ops_branch.seen_ref(tracking)]
+        base = reader.base("")
+        if base is None:
+            return None
+        [signers] = ops_branch.read_blobs(_where(dirs), [f"{base[1]}:{DEFAULT_SIGNERS}"])
+    refs = {name: value for name in names if (value := _value(reader, name))}
+    local_tip, tracking_tip = refs.get(names[0]), refs.get(names[1])
+    # ops_view.choose in the cases that need no ancestry check; the others start nothing
+    if tracking_tip is not None and local_tip not in (None, tracking_tip):
+        return None
+    source = names[1] if tracking_tip is not None else names[0]
+    tip = refs.get(source)
+    if tip is None:
+        return None
+    revs, window = trust_question(refs, source, tip)
+    return Question(git_dir, tuple((name, refs.get(name, "")) for name in names), tuple(revs),
+                    window, signers)
+
+
+def _where(dirs: GitDirs) -> Path:
+    return Path(dirs.work_tree or dirs.git_dir)
+
+
 def start(where: str, environ: Mapping[str, str]) -> None:
-    """Start the check the file predicts when its refs have not moved (best effort, silent)."""
+    """Start the check a read of the ops branch will most likely ask for (best effort)."""
     dirs = discover(where, environ)
     if dirs is None or os.path.exists(os.path.join(dirs.common_dir, "reftable")):
         return
     try:
-        with open(path(dirs.common_dir), encoding="utf-8") as fh:
-            q = loads(fh.read())
-    except (OSError, UnicodeDecodeError):
-        return
-    if q is None or q.git_dir != os.path.realpath(dirs.git_dir):
-        return
-    reader = RefReader(dirs)
-    if any(_value(reader, name) != value for name, value in q.refs):
-        return
-    signers = ops_branch.AllowedSigners("", q.signers, frozenset(), frozenset())
-    try:
-        pending = ops_branch.start_check(Path(dirs.work_tree or dirs.git_dir), signers, q.revs,
-                                         max_count=q.max_count)
-    except OSError:
+        q = _guess(dirs, RefReader(dirs))
+        if q is None:
+            return
+        signers = ops_branch.AllowedSigners("", q.signers, frozenset(), frozenset())
+        pending = ops_branch.start_check(_where(dirs), signers, q.revs, max_count=q.max_count)
+    except (OSError, GitopsError):
         return
     _slot.ahead = (q, pending)
 

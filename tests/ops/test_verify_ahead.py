@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gitops import gitcli, ops, ops_view, verify_ahead
+from gitops.config import OpsConfig
 from gitops.errors import StateUntrusted
 from tests.conftest import Repo, SigningKey
 from tests.ops.conftest import BRANCH, forge, make_ctx, run_cli, tip
@@ -75,25 +76,58 @@ def test_the_second_gate_verifies_ahead_and_decides_the_same(registry: Repo) -> 
     cold, first = _logs(registry.path)
     assert _hint(registry.path).is_file()
     warm, second = _logs(registry.path)
-    assert [a[1] for a in cold] == ["cat-file", "-c"]  # signers read, then verified
+    # no file: the default names, the base's signers read first; then the file's prediction
+    assert [a[1] for a in cold] == ["cat-file", "-c", "cat-file"]
     assert [a[1] for a in warm] == ["-c", "cat-file"]  # verified ahead, used, not run twice
     assert _question(cold[1]) == _question(warm[0])
     assert (first.decision, first.trust, first.tip) == (second.decision, second.trust, second.tip)
     assert not first.decision.can_proceed and first.trust == "trusted"
 
 
-def test_a_moved_tip_starts_nothing_early(registry: Repo) -> None:
+def test_a_moved_tip_is_checked_ahead_from_the_file_names(registry: Repo) -> None:
+    """A pause moved the tip since the last read: the file's refs and allowed signers still
+    say what to ask, for the new tip."""
     _paused(registry)
-    _logs(registry.path)
     ops.resume(make_ctx(registry.path), ecosystems=())
+    procs, result = _logs(registry.path)
+    assert [a[1] for a in procs] == ["-c", "cat-file"]
+    assert result.tip == tip(registry.path) and result.decision.can_proceed
+
+
+def test_without_the_file_the_default_names_are_checked_ahead(registry: Repo) -> None:
+    _paused(registry)
+    _hint(registry.path).unlink()
+    procs, result = _logs(registry.path)
+    # one cat-file for the base's allowed signers, the check, then the gate's own cat-file
+    assert [a[1] for a in procs] == ["cat-file", "-c", "cat-file"]
+    assert result.trust == "trusted" and not result.decision.can_proceed
+
+
+def test_a_custom_ops_branch_without_the_file_wastes_the_guess_not_the_verdict(
+        registry: Repo) -> None:
+    ctx = make_ctx(registry.path, branch="ops-state")
+    ops.init(ctx)
+    ops.pause(ctx, ecosystems=(), level="stop", reason="incident")
+    _paused(registry)  # batch-ops too, so the default guess has something to start
+    _hint(registry.path).unlink()
     seen: list[tuple[str, ...]] = []
     gitcli.add_tracer(seen.append)
     try:
         verify_ahead.start(str(registry.path), {})
+        result = ops_view.gate(ctx, ecosystem="npm", stage="generate")
     finally:
-        gitcli.remove_tracer(seen.append)
         verify_ahead.discard()
-    assert seen == []
+        gitcli.remove_tracer(seen.append)
+    assert [a[1] for a in seen if "log" in a or "cat-file" in a] == [
+        "cat-file", "-c", "cat-file", "-c"]  # the guess (batch-ops) was not taken
+    assert result.tip == tip(registry.path, "refs/heads/ops-state")
+    assert result.trust == "trusted" and not result.decision.can_proceed
+
+
+def test_the_default_names_are_the_configuration_defaults() -> None:
+    d = OpsConfig()
+    assert (d.branch, d.remote, d.allowed_signers) == (
+        verify_ahead.DEFAULT_BRANCH, verify_ahead.DEFAULT_REMOTE, verify_ahead.DEFAULT_SIGNERS)
 
 
 def test_a_forged_prediction_cannot_make_a_forged_tip_trusted(
@@ -128,7 +162,8 @@ def test_a_damaged_file_is_ignored_and_rewritten(registry: Repo, damage: str) ->
     _logs(registry.path)
     _hint(registry.path).write_bytes(damage.encode("utf-8", "surrogateescape"))
     procs, result = _logs(registry.path)
-    assert [a[1] for a in procs] == ["cat-file", "-c"] and result.trust == "trusted"
+    assert [a[1] for a in procs] == ["cat-file", "-c", "cat-file"]  # the default guess, taken
+    assert result.trust == "trusted"
     assert verify_ahead.loads(_hint(registry.path).read_text()) is not None
 
 
