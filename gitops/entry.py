@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -9,12 +10,21 @@ from collections.abc import Callable
 def _nothing_to_prepare() -> bool:
     """prepare-commit-msg runs on every commit; without GIT_BATCH_ID (and no chained hook) it
     has nothing to do, so answer before importing anything (issue 7: commit <= 100 ms)."""
-    import os  # noqa: PLC0415
-
     shim = os.environ.get("GIT_BATCH_HOOK_PATH", "")
     legacy = os.path.join(os.path.dirname(shim), "prepare-commit-msg.legacy") if shim else ""
     return not os.environ.get("GIT_BATCH_ID", "").strip() and not (
         legacy and os.path.exists(legacy))
+
+
+def _may_name_a_batch(args: list[str]) -> bool:
+    """Whether commit-msg's message file (args: `-- FILE`) mentions a batch at all; the hook
+    reads the ops branch only for a commit that names one (the configuration says how)."""
+    path = args[1] if args[:1] == ["--"] and len(args) > 1 else args[0] if args else ""
+    try:
+        with open(path, "rb") as fh:
+            return b"batch" in fh.read().lower()
+    except OSError:
+        return False
 
 
 def _without_click(argv: list[str]) -> int | None:
@@ -24,9 +34,19 @@ def _without_click(argv: list[str]) -> int | None:
 
         return gate.fast(argv[1:])
     if argv[0] == "hook-impl":
-        from gitops import hook_impl  # noqa: PLC0415
+        ahead = argv[1:2] == ["commit-msg"] and _may_name_a_batch(argv[2:])
+        if ahead:
+            from gitops import verify_ahead  # noqa: PLC0415
 
-        return hook_impl.main(argv[1:])
+            # commit-msg will read the ops branch: git verifies its tip while Python imports
+            verify_ahead.start(os.getcwd(), os.environ)
+        try:
+            from gitops import hook_impl  # noqa: PLC0415
+
+            return hook_impl.main(argv[1:])
+        finally:
+            if ahead:
+                verify_ahead.discard()
     from gitops import revert_cmd  # noqa: PLC0415
 
     return revert_cmd.fast("revert" if argv[0] == "revert" else "reapply", argv[1:])
@@ -56,8 +76,6 @@ def _leave(code: int) -> None:
     costs 5-15 ms here, a tenth of the gate's and commit-msg's budgets (issues 5, 7). Only for
     commands that have finished everything: their git processes are reaped, their files closed
     and renamed into place, and nothing registers atexit handlers."""
-    import os  # noqa: PLC0415
-
     try:
         sys.stdout.flush()
         sys.stderr.flush()

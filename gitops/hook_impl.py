@@ -319,31 +319,11 @@ def main(argv: list[str]) -> int:
     name, rest = argv[0], argv[1:]
     if rest[:1] == ["--"]:
         rest = rest[1:]
-    ahead = name == "commit-msg" and bool(rest) and _may_name_a_batch(rest[0])
     try:
         stdin = b"" if name in ("commit-msg", "prepare-commit-msg") else sys.stdin.buffer.read()
-        if ahead:
-            from gitops import verify_ahead  # noqa: PLC0415
-
-            # the ops branch will be read: git verifies its tip while Python loads
-            verify_ahead.start(os.getcwd(), os.environ)
         return run_hook(lambda: load_context(None, None, None, os.environ), name, rest, stdin,
                         os.environ)
     except GitopsError as exc:
         sys.stderr.write(report_text(exc, name))
         return exc.exit_code
-    finally:
-        if ahead:
-            from gitops import verify_ahead  # noqa: PLC0415
 
-            verify_ahead.discard()
-
-
-def _may_name_a_batch(message_file: str) -> bool:
-    """Whether the message mentions a batch at all (then commit-msg reads the ops branch); a
-    cheap look before the configuration says which trailer key counts."""
-    try:
-        with open(message_file, "rb") as fh:
-            return b"batch" in fh.read().lower()
-    except OSError:
-        return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -169,6 +170,9 @@ def test_batch_commit_for_a_paused_ecosystem_is_refused(hooked: Repo) -> None:
     assert res.returncode == 1
     assert "batch commits for npm are blocked: breaker of npm tripped by hand" in res.stderr
     assert "'git batch breaker reset npm'" in res.stderr
+    # commit-msg verified the ops tip ahead (entry.py): nothing of that check is left behind
+    tmp = Path(os.environ.get("TMPDIR") or "/tmp")
+    assert not list(tmp.glob("git-batch-allowed-signers-*"))
 
 
 def test_untrusted_ops_state_fails_closed(hooked: Repo) -> None:
