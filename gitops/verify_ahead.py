@@ -117,17 +117,14 @@ def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
     except (OSError, UnicodeDecodeError):
         told = None
     git_dir = os.path.realpath(dirs.git_dir)
-    if told is not None and told.git_dir == git_dir and len(told.refs) == 4:
+    if told is not None and (told.git_dir != git_dir or len(told.refs) != 4):
+        told = None  # another worktree's, or not from ops_view
+    if told is not None:
         names = [name for name, _value in told.refs]
-        signers = told.signers
     else:
         local = ops_branch.branch_ref(DEFAULT_BRANCH)
         tracking = ops_branch.tracking_ref(DEFAULT_REMOTE, DEFAULT_BRANCH)
         names = [local, tracking, ops_branch.seen_ref(local), ops_branch.seen_ref(tracking)]
-        base = reader.base("")
-        if base is None:
-            return None
-        [signers] = ops_branch.read_blobs(_where(dirs), [f"{base[1]}:{DEFAULT_SIGNERS}"])
     refs = {name: value for name in names if (value := _value(reader, name))}
     local_tip, tracking_tip = refs.get(names[0]), refs.get(names[1])
     # ops_view.choose in the cases that need no ancestry check; the others start nothing
@@ -136,7 +133,14 @@ def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
     source = names[1] if tracking_tip is not None else names[0]
     tip = refs.get(source)
     if tip is None:
-        return None
+        return None  # no ops branch (yet): nothing to verify
+    if told is not None:
+        signers = told.signers
+    else:
+        base = reader.base("")
+        if base is None:
+            return None
+        [signers] = ops_branch.read_blobs(_where(dirs), [f"{base[1]}:{DEFAULT_SIGNERS}"])
     revs, window = trust_question(refs, source, tip)
     return Question(git_dir, tuple((name, refs.get(name, "")) for name in names), tuple(revs),
                     window, signers)

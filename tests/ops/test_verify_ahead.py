@@ -178,3 +178,16 @@ def test_an_unused_early_check_leaves_no_process_and_no_file(registry: Repo) -> 
     assert set(tmp.glob("git-batch-allowed-signers-*")) == before
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_no_ops_branch_starts_no_process(registry: Repo) -> None:
+    """commit-msg calls start() for every commit that mentions a batch: without an ops branch
+    it must not even read the allowed signers."""
+    seen: list[tuple[str, ...]] = []
+    gitcli.add_tracer(seen.append)
+    try:
+        verify_ahead.start(str(registry.path), {})
+    finally:
+        gitcli.remove_tracer(seen.append)
+        verify_ahead.discard()
+    assert seen == []
