@@ -174,7 +174,8 @@ def outcome_text(outcome: Any, *, dry_run: bool) -> str:
     plan = outcome.plan
     verb = plan.kind
     lines = [f"{verb} plan for batch {plan.batch_id} on {plan.target_ref} "
-             f"({plan.target[:10]}), {len(plan.commits)} commits:"]
+             f"({plan.target[:10]}), {len(plan.commits)} "
+             f"{'commit' if len(plan.commits) == 1 else 'commits'}:"]
     width = max((len(f.outcome) for f in plan.files), default=8)
     for f in plan.files:
         lines.append(f"  {f.outcome:<{width}}  {f.path}  ({f.reason})")

@@ -72,12 +72,30 @@ class FilePlan(NamedTuple):
 MergeFn = Callable[[str, Entry, Entry, Entry], "Entry | None"]
 
 
-def _take_pre(state: FileState) -> FilePlan:
+class _Words(NamedTuple):
+    """How a plan names what it takes back: a revert takes back the batch; a reapply takes
+    back the revert (its FileState pre/post are the sides of the revert commits)."""
+
+    subject: str
+    added: str
+    deleted: str
+    modified: str
+
+
+_WORDS = {
+    "revert": _Words("the batch", "added by the batch", "deleted by the batch",
+                     "modified by the batch"),
+    "reapply": _Words("the revert", "re-created by the revert", "removed by the revert",
+                      "restored by the revert"),
+}
+
+
+def _take_pre(state: FileState, words: _Words) -> FilePlan:
     if state.pre is None:
-        return FilePlan(state.path, DELETE, None, "added by the batch")
+        return FilePlan(state.path, DELETE, None, words.added)
     if state.post is None:
-        return FilePlan(state.path, RECREATE, state.pre, "deleted by the batch")
-    return FilePlan(state.path, RESTORE, state.pre, "modified by the batch")
+        return FilePlan(state.path, RECREATE, state.pre, words.deleted)
+    return FilePlan(state.path, RESTORE, state.pre, words.modified)
 
 
 def _describe(later: Iterable[LaterEdit]) -> str:
@@ -94,21 +112,24 @@ def _day(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
-def plan_file(state: FileState, on_conflict: OnConflict, merge: MergeFn) -> FilePlan:
+def plan_file(state: FileState, on_conflict: OnConflict, merge: MergeFn,
+              kind: Literal["revert", "reapply"] = "revert") -> FilePlan:
     """The outcome for one file (DESIGN.md rule 2, issue 3 behaviour 1 and 3)."""
+    words = _WORDS[kind]
+    what = words.subject
     if state.head == state.pre:
-        why = ("added and deleted inside the batch" if state.pre is None and state.post is None
-               else "already as before the batch")
+        why = (f"added and deleted inside {what}" if state.pre is None and state.post is None
+               else f"already as before {what}")
         return FilePlan(state.path, ALREADY, state.head, why)
     if state.protected:
         return FilePlan(state.path, PROTECTED, state.head,
-                        "protected: adopted by people after the batch", state.later)
+                        f"protected: adopted by people after {what}", state.later)
     if state.head == state.post and not state.interleaved:
-        return _take_pre(state)
+        return _take_pre(state, words)
     who = _describe(state.later) or "an unknown commit"
-    reason = f"edited after the batch by {who}"
+    reason = f"edited after {what} by {who}"
     if state.interleaved and state.head == state.post:
-        reason = f"edited between the batch's commits by {who}"
+        reason = f"edited between {what}'s commits by {who}"
     if on_conflict == "skip":
         return FilePlan(state.path, EDITED, state.head, reason, state.later)
     if on_conflict == "merge" and None not in (state.pre, state.post, state.head):
@@ -122,9 +143,10 @@ def plan_file(state: FileState, on_conflict: OnConflict, merge: MergeFn) -> File
     return FilePlan(state.path, CONFLICT, state.head, reason, state.later)
 
 
-def plan_files(states: Iterable[FileState], on_conflict: OnConflict, merge: MergeFn
-               ) -> tuple[FilePlan, ...]:
-    return tuple(plan_file(s, on_conflict, merge) for s in sorted(states, key=lambda s: s.path))
+def plan_files(states: Iterable[FileState], on_conflict: OnConflict, merge: MergeFn,
+               kind: Literal["revert", "reapply"] = "revert") -> tuple[FilePlan, ...]:
+    return tuple(plan_file(s, on_conflict, merge, kind)
+                 for s in sorted(states, key=lambda s: s.path))
 
 
 class Breakage(NamedTuple):
@@ -383,7 +405,7 @@ def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> 
         data = repo.merge_blobs(path, base, ours, theirs)
         return None if data is None else (repo.write_blob(data), ours[1])
 
-    files = plan_files(states, opts.on_conflict, merge)
+    files = plan_files(states, opts.on_conflict, merge, g.kind)
     excluded = tuple(FilePlan(p, EXCLUDED, head[p], "not selected by --only")
                      for p in sorted(set(first) - {s.path for s in states}))
     plan = RevertPlan(
