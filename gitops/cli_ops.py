@@ -389,11 +389,7 @@ def status_cmd(opts: _Options, as_json: str | None, fetch: str | None) -> None:
         _emit(json.dumps(status_json(report), indent=2) + "\n")
     else:
         _emit(status_text(report))
-    view = report.view
-    if view.trust.required and not view.trust.trusted:
-        raise errors.StateUntrusted(
-            f"UNTRUSTED ops state: {view.trust.problems[0]}.",
-            hint="do not run batches; follow the runbook to restore a verified state")
+    _refuse_untrusted(report.view)
 
 
 # -- audit ----------------------------------------------------------------------------------------
@@ -409,7 +405,8 @@ def audit_cmd(opts: _Options, as_json: bool, limit: int | None, fetch: str | Non
     """List the ops history, each operation with its signature verdict
 
     Every commit is verified now against the allowed-signers file of the base branch; the
-    operator shown is the verified principal, never the committer name.
+    operator shown is the verified principal, never the committer name. An UNTRUSTED state
+    exits 21 after printing, as status does.
 
     \b
     Example:
@@ -425,6 +422,7 @@ def audit_cmd(opts: _Options, as_json: bool, limit: int | None, fetch: str | Non
                "branch": view.where.branch, "tip": view.tip,
                "entries": [_entry_json(e) for e in report.entries]}
         _emit(json.dumps(doc, indent=2) + "\n")
+        _refuse_untrusted(view)
         return
     lines = [_headline(view, True)]
     lines += [f"  ! {p}" for p in view.trust.problems]
@@ -434,6 +432,15 @@ def audit_cmd(opts: _Options, as_json: bool, limit: int | None, fetch: str | Non
         lines.append(f"{e.check.oid[:10]}  {_day(when)}  {e.subject}")
         lines.append(f"            {verdict}")
     _emit("\n".join(lines) + "\n")
+    _refuse_untrusted(view)
+
+
+def _refuse_untrusted(view: Any) -> None:
+    """Exit 21 after the report when signatures are required and the state does not verify."""
+    if view.trust.required and not view.trust.trusted:
+        raise errors.StateUntrusted(
+            f"UNTRUSTED ops state: {view.trust.problems[0]}.",
+            hint="do not run batches; follow the runbook to restore a verified state")
 
 
 # -- id new / land --------------------------------------------------------------------------------

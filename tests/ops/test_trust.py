@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,6 +98,8 @@ def test_forgery_makes_gate_refuse_and_status_untrusted(registry: Repo, signing_
     status = run_cli(registry.path, "status", "--text")
     assert status.returncode == 21
     assert status.stdout.splitlines()[0].startswith("UNTRUSTED ops state")
+    audit = run_cli(registry.path, "audit", "--json")  # the whole report, then exit 21
+    assert audit.returncode == 21 and json.loads(audit.stdout)["trust"]["state"] == "untrusted"
     # nobody ever appears as the operator of a commit that does not verify
     for entry in report.recent:
         if entry.problem:
