@@ -131,7 +131,8 @@ class Paused(GitopsError):
 class StateUntrusted(GitopsError):
     exit_code = 21
     runbook = "docs/runbooks/state-untrusted.md"
-    summary = "the ops branch does not verify (unsigned, unknown signer, rewritten); gate refuses"
+    summary = ("the ops branch does not verify (unsigned, unknown signer, rewritten); gate "
+               "refuses, status and audit exit 21 after printing")
 
 
 class RemoteUnreachable(GitopsError):
