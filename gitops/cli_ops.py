@@ -43,6 +43,10 @@ def _written(result: Any, done: str, *, unchanged: str) -> None:
     assert isinstance(result, WriteResult)
     for warning in result.warnings:
         _warn(warning)
+    if not result.changed and result.published:
+        _emit(f"{unchanged}; nothing written. Published {result.tip[:10]} to {result.pushed}: "
+              "operations this clone had written without --push.\n")
+        return
     if not result.changed:
         _emit(f"{unchanged}; nothing written.\n")
         return

@@ -371,6 +371,11 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
         new_state, message, reserved = planner(old_state, now, setup.op_id)
         if new_state is old_state:
             remember_tip(repo, refs, source, previous)
+            if push and previous != remote_tip:
+                # nothing to change, but this clone holds operations the remote lacks (written
+                # without --push): --push publishes them, as the operator asked
+                return _publish(ctx, where, previous, push=push, attempt=attempt,
+                                expected=remote_tip, current=old_state)
             return WriteResult(False, previous, previous, old_state, trust.tip_principal, False,
                                None, attempt)
         parents = [previous]
@@ -437,15 +442,19 @@ def _signer_of(repo: Path, commit: Oid, setup: _Setup, cfg: Config) -> str | Non
     return signer
 
 
-def _publish(ctx: Context, where: Where, tip: Oid, *, push: str, attempt: int) -> WriteResult:
-    """ops init --push when only this clone has the branch: push it (the remote must have none)."""
-    outcome = ops_branch.push(ctx.repo.path, push, where.branch, tip, None, timeout=FETCH_TIMEOUT)
+def _publish(ctx: Context, where: Where, tip: Oid, *, push: str, attempt: int,
+             expected: Oid | None = None, current: State | None = None) -> WriteResult:
+    """Push this clone's ops tip, written earlier without --push, when the remote still is at
+    expected (None: has no branch, as for ops init --push); nothing new is written."""
+    outcome = ops_branch.push(ctx.repo.path, push, where.branch, tip, expected,
+                              timeout=FETCH_TIMEOUT)
     if outcome == "rejected":
         raise _Lost
     if outcome == "unreachable":
         raise RemoteUnreachable(f"cannot reach remote '{push}' to push {where.branch}.",
                                 hint="check the network and run the command again")
-    return WriteResult(False, tip, None, State(), None, True, push, attempt, published=True)
+    return WriteResult(False, tip, expected, current or State(), None, True, push, attempt,
+                       published=True)
 
 
 # -- the operations -------------------------------------------------------------------------------

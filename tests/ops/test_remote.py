@@ -169,3 +169,27 @@ def test_rollback_on_the_remote_is_caught_by_a_clone_that_saw_the_newer_tip(remo
         ops_view.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
     res = run_cli(b, "gate", "--ecosystem", "npm", "--fetch", "origin")
     assert res.returncode == 21 and "can_proceed=false" in res.stdout
+
+
+def test_a_no_op_with_push_publishes_what_this_clone_wrote_without_it(remote: Path) -> None:
+    """An operator paused without --push, then ran the same pause with --push: nothing changes
+    in the state, but the remote must get the pause (it is what --push asked for)."""
+    a = clone(remote, "a")
+    ctx = make_ctx(a)
+    ops.init(ctx, push="origin")
+    local_only = ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident")
+    assert local_only.changed and tip(remote) != local_only.tip
+    again = ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident", push="origin")
+    assert not again.changed and again.published and again.pushed == "origin"
+    assert tip(remote) == local_only.tip == again.tip
+    # and once published, the same no-op pushes nothing
+    assert not ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident",
+                         push="origin").published
+    res = run_cli(a, "pause", "--ecosystem", "npm", "--level", "stop", "--reason", "incident",
+                  "--push", "origin")
+    assert res.returncode == 0 and "nothing written." in res.stdout
+    assert "Published" not in res.stdout
+    assert run_cli(a, "resume", "--ecosystem", "npm").returncode == 0  # local only
+    res = run_cli(a, "resume", "--ecosystem", "npm", "--push", "origin")
+    assert res.returncode == 0 and "Published" in res.stdout, res.stdout
+    assert tip(remote) == tip(a)
