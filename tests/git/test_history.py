@@ -190,6 +190,39 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
     assert info["commits"] == int(registry.git("rev-list", "--count", "main"))
 
 
+def test_incremental_update_over_a_merge_and_a_long_gap(registry: Repo,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """New commits past several read-ahead rounds (128, then 256 lines) and a merge of a branch
+    cut before the indexed tip: the update appends exactly the commits a full build holds."""
+    lookup.list_batches(ctx_of(registry))
+    old = registry.head()
+    registry.git("checkout", "-q", "-b", "side", "HEAD~1")
+    side = "2026-03-05-001"
+    registry.commit(bot("side batch", side, "cargo"), {"recipes/s/side.toml": "s\n"})
+    registry.git("checkout", "-q", "main")
+    parts = [f"commit refs/heads/main\ncommitter A <a@x> {1700000000 + i} +0000\ndata 5\nedit\n"
+             + (f"from {old}\n" if i == 0 else "")
+             + f"M 100644 inline recipes/g/gap.toml\ndata {len(str(i)) + 1}\n{i}\n"
+             for i in range(300)]
+    registry.git("fast-import", "--quiet", stdin="".join(parts))
+    registry.git("reset", "-q", "--hard")  # fast-import moved main under the work tree
+    registry.git("merge", "-q", "--no-edit", "side")
+
+    def no_rebuild(*_args: object, **_kw: object) -> None:
+        raise AssertionError("an append must update the index in place, not rebuild it")
+
+    monkeypatch.setattr(index_mod, "build_full", no_rebuild)
+    appended = lookup.build_index(ctx_of(registry), rebuild=False, progress=None)
+    monkeypatch.undo()
+    assert appended["commits"] == int(registry.git("rev-list", "--count", "main"))
+    incremental = lookup.list_batches(ctx_of(registry))
+    assert side in [b.batch_id for b in incremental]  # from the merged side branch
+    rebuilt = lookup.build_index(ctx_of(registry), rebuild=True, progress=None)
+    assert rebuilt["commits"] == appended["commits"]
+    assert lookup.list_batches(ctx_of(registry)) == incremental
+    assert len(both_paths(registry, side).members) == 1
+
+
 def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     lookup.list_batches(ctx_of(registry))
     registry.git("reset", "-q", "--hard", "HEAD~1")
