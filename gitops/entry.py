@@ -66,16 +66,17 @@ def _exit_from(run: Callable[[list[str]], int | None], args: list[str]) -> None:
 
         code = internal_error(exc)
     if code is not None:
-        if run is _without_click and args[0] in ("gate", "hook-impl"):
+        if run is _without_click:
             _leave(code)
         sys.exit(code)
 
 
 def _leave(code: int) -> None:
-    """Exit at once once the output is out: the interpreter's teardown (freeing every module)
-    costs 5-15 ms here, a tenth of the gate's and commit-msg's budgets (issues 5, 7). Only for
-    commands that have finished everything: their git processes are reaped, their files closed
-    and renamed into place, and nothing registers atexit handlers."""
+    """Exit at once once the output is out: the interpreter's teardown (freeing every module,
+    pygit2's included) costs 5-15 ms here, a tenth of the gate's and commit-msg's budgets
+    (issues 5, 7). Only for the click-free commands, which have finished everything when they
+    return: their git processes are reaped, their files closed or renamed into place, their
+    sqlite transactions committed, and nothing registers atexit handlers."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
