@@ -171,10 +171,15 @@ class Running:
 
     def kill(self) -> None:
         """Stop git now and reap it (its answer is not wanted any more)."""
-        if self._pid:
-            os.kill(self._pid, 9)
-            os.waitpid(self._pid, 0)
-            self._pid = 0
+        try:
+            if self._pid:
+                os.kill(self._pid, 9)  # SIGKILL
+                os.waitpid(self._pid, 0)
+                self._pid = 0
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         for fd in (self._in, self._out, self._err):
             if fd >= 0:
                 os.close(fd)
@@ -207,15 +212,12 @@ class Running:
                         poller.unregister(fd)
                         del sinks[fd]
             code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+            self._pid = 0  # reaped: its number may belong to another process from now on
         except BaseException:  # ^C: do not leave git running behind us
-            os.kill(self._pid, 9)
-            os.waitpid(self._pid, 0)
+            self.kill()
             raise
         finally:
-            for fd in (self._in, self._out, self._err):
-                if fd >= 0:
-                    os.close(fd)
-            self._in = self._out = self._err = -1
+            self._close()
         stdout, stderr = b"".join(out), b"".join(err)
         if code not in ok:
             raise GitFailed(self.argv, code, stdout, stderr)

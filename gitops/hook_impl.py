@@ -77,10 +77,9 @@ def _reverted(ctx: Context, notes: list[str]) -> frozenset[str]:
     the refs and settings it was computed from are unchanged (no index, sqlite or hashlib to
     load: issue 7, commit-msg <= 100 ms), else computed and stored for the next commit."""
     from gitops import warm  # noqa: PLC0415 - only when a commit names a batch
+    from gitops.repoinfo import git_dirs  # noqa: PLC0415
 
-    repo = ctx.repo
-    dirs = (GitDirs(str(repo.git_dir), str(repo.common_dir), str(repo.work_tree))
-            if repo.work_tree is not None else None)
+    dirs = git_dirs(ctx.repo) if ctx.repo.work_tree is not None else None
     if dirs is not None:
         stored = warm.replayed(dirs, _LIST_JSON, os.environ)
         if stored is not None:
@@ -326,4 +325,3 @@ def main(argv: list[str]) -> int:
     except GitopsError as exc:
         sys.stderr.write(report_text(exc, name))
         return exc.exit_code
-

@@ -13,6 +13,7 @@ the writers nor the controls before git has started verifying (issue 5: gate <= 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from gitops.errors import (
 from gitops.gitcli import Oid
 from gitops.ops_branch import AllowedSigners, CommitCheck
 from gitops.records import NamedTuple
-from gitops.repoinfo import RepoInfo, read_refs, resolve_base
+from gitops.repoinfo import RepoInfo, git_dirs, read_refs, resolve_base
 from gitops.state import State
 from gitops.verify_ahead import WINDOW_CAP, trust_question
 
@@ -188,15 +189,17 @@ def signers_at(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
 
 
 def start_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
-                tip: Oid, signers: AllowedSigners,
-                running: ops_branch.PendingCheck | None = None) -> Callable[[], Trust]:
+                tip: Oid, signers: AllowedSigners, git_dir: Path | None = None
+                ) -> Callable[[], Trust]:
     """Start verifying the ops history at tip; the returned function waits and judges it.
 
     The caller does its own work (parsing the state) while git and ssh-keygen check the
-    signatures on the other core. running: that very check, already started (verify_ahead)."""
+    signatures on the other core. With git_dir, a check verify_ahead started for this very
+    question is taken over instead of starting another."""
     seen_src = refs.get(ops_branch.seen_ref(source))
     revs, window = trust_question(refs, source, tip)
-    pending = running or ops_branch.start_check(repo, signers, revs, max_count=window)
+    early = verify_ahead.take(git_dir, revs, window, signers.data) if git_dir else None
+    pending = early or ops_branch.start_check(repo, signers, revs, max_count=window)
 
     def judge() -> Trust:
         checks = pending.result()
@@ -287,17 +290,15 @@ def read_view_of(repo: RepoInfo, cfg: Config, *, remote: str | None, fetch: bool
         )
     source, tip, diverged = chosen
     base_ref, signers, blob = signers_at(repo, cfg, tip)
-    revs, window = trust_question(refs, source, tip)
     judge = start_trust(repo.path, cfg, where=where, refs=refs, source=source, tip=tip,
-                        signers=signers,
-                        running=verify_ahead.take(repo.git_dir, revs, window, signers.data))
+                        signers=signers, git_dir=repo.git_dir)
     try:
         parsed = parse_state(source, tip, blob)  # while git and ssh-keygen verify
     finally:
         trust = judge()
-    remembers = not (trust.required and not trust.trusted) and isinstance(parsed, State)
-    _predict(repo, where, {**refs, ops_branch.seen_ref(source): tip} if remembers else refs,
-             source=source, tip=tip, signers=signers)
+    # what the next read needs to start its check early (gitops/verify_ahead.py)
+    verify_ahead.remember(git_dirs(repo), verify_ahead.Hint(
+        os.path.realpath(repo.git_dir), where.refs, signers.data))
     warnings: list[str] = []
     if not remote_has:
         warnings.append(f"remote '{where.remote}' has no {where.branch} branch; using the local "
@@ -315,22 +316,6 @@ def read_view_of(repo: RepoInfo, cfg: Config, *, remote: str | None, fetch: bool
         return view  # verified but unreadable: callers that need the state refuse
     remember_tip(repo.path, refs, source, tip)
     return view
-
-
-def _predict(repo: RepoInfo, where: Where, refs: dict[str, Oid], *, source: str, tip: Oid,
-             signers: AllowedSigners) -> None:
-    """Leave the question the next read will ask for verify_ahead (refs: as they will be)."""
-    import os  # noqa: PLC0415
-
-    from gitops.refs import GitDirs  # noqa: PLC0415
-
-    revs, window = trust_question(refs, source, tip)
-    question = verify_ahead.Question(
-        os.path.realpath(repo.git_dir), tuple((name, refs.get(name, "")) for name in where.refs),
-        tuple(revs), window, signers.data)
-    dirs = GitDirs(str(repo.git_dir), str(repo.common_dir),
-                   str(repo.work_tree) if repo.work_tree else None)
-    verify_ahead.remember(dirs, question)
 
 
 def trial_note(cfg: Config) -> str | None:

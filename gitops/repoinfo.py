@@ -53,7 +53,7 @@ def open_repository(path: Path, started: gitcli.Running | None = None) -> RepoIn
     when it is not one."""
     if not path.exists():
         if started is not None:
-            started.result(frozenset(range(-64, 256)))
+            started.kill()
         raise RepositoryError(f"{path}: no such directory.", hint="pass an existing path to --repo")
     res = (started or probe(path)).result(frozenset({0, 128}))
     if res.returncode != 0:
@@ -70,14 +70,19 @@ def open_repository(path: Path, started: gitcli.Running | None = None) -> RepoIn
     return RepoInfo(path, git_dir, common.resolve(), work_tree, shallow_s == "true")
 
 
+def git_dirs(repo: RepoInfo) -> GitDirs:
+    """repo's directories as the refs module (no pathlib) takes them."""
+    return GitDirs(str(repo.git_dir), str(repo.common_dir),
+                   str(repo.work_tree) if repo.work_tree else None)
+
+
 def ref_reader(repo: RepoInfo) -> RefReader | None:
     """A reader of the ref files, or None when git must be asked (reftable, odd layouts)."""
     common = str(repo.common_dir)
     if os.path.exists(os.path.join(common, "reftable")) or not os.path.isdir(
             os.path.join(common, "refs", "heads")):
         return None
-    return RefReader(GitDirs(str(repo.git_dir), common,
-                             str(repo.work_tree) if repo.work_tree else None))
+    return RefReader(git_dirs(repo))
 
 
 def read_refs(repo: RepoInfo, names: Iterable[str]) -> dict[str, Oid]:

@@ -4,13 +4,14 @@ Most of `git batch gate` is waiting: about 15 ms importing and parsing the confi
 about 18 ms for `git log %G?` and its two ssh-keygen runs. What that verification needs (the
 ops tip, the tip this clone verified last, the allowed-signers bytes at the base) is known only
 once the configuration is parsed. But it is nearly always what the previous read of the ops
-branch predicted. So every read writes the question the next one will ask (`remember`), with
-the ref values it follows from, to `<common git dir>/git-batch/verify-ahead`; the gate reads that
-file first thing (`start`: os and the ref files only) and, when every one of those refs still
-holds the same value, starts that verification at once. When the gate reaches the point of
-verifying, `take` hands the running check over only if the question it worked out itself is
-identical: same repository, same revisions, same window, same allowed-signers bytes. Otherwise
-the early check is killed and the gate verifies as it always does.
+branch could tell. So every read writes what the next one needs to ask it (`remember`): the
+names of the ops refs and the allowed-signers bytes, to `<common git dir>/git-batch/verify-ahead`
+(without the file, a fresh clone: the default names, and one cat-file for the signers). The gate
+reads that first thing (`start`: os and the ref files only), works out the question from the
+refs' current values as ops_view would, and starts that verification at once. When the gate
+reaches the point of verifying, `take` hands the running check over only if the question it
+worked out itself is identical: same repository, same revisions, same window, same
+allowed-signers bytes. Otherwise the early check is killed and the gate verifies as usual.
 
 Nothing here caches an answer: the verdict always comes from git, computed in this process for
 exactly the question the gate asks. The file only decides what to start early, so a stale,
@@ -27,23 +28,24 @@ from pathlib import Path
 from gitops import ops_branch
 from gitops.errors import GitopsError
 from gitops.records import NamedTuple
-from gitops.refs import GitDirs, RefReader, discover, is_oid
+from gitops.refs import GitDirs, RefReader, discover
 
-HEADER = "git-batch verify-ahead 1"
+HEADER = "git-batch verify-ahead 2"
 
 
-class Question(NamedTuple):
-    """One signature check of the ops branch, and the refs it was worked out from."""
+class Hint(NamedTuple):
+    """What the file keeps: where a read of the ops branch looks, and who may sign."""
 
     git_dir: str  # realpath of the repository's git dir
-    refs: tuple[tuple[str, str], ...]  # (full ref name, its value or "" when absent)
-    revs: tuple[str, ...]
-    max_count: int
+    refs: tuple[str, ...]  # ops_view.Where.refs: local, tracking, and this clone's seen refs
     signers: bytes | None  # the allowed-signers file at the base (None: it does not exist)
 
 
+Question = tuple[str, tuple[str, ...], int, "bytes | None"]  # git dir, revisions, window, signers
+
+
 class _Slot:
-    """The check this process started from the file's prediction."""
+    """The check this process started early, and the question it answers."""
 
     ahead: tuple[Question, ops_branch.PendingCheck] | None = None
 
@@ -55,19 +57,16 @@ def path(common_dir: str) -> str:
     return os.path.join(common_dir, "git-batch", "verify-ahead")
 
 
-def dumps(q: Question) -> str:
-    lines = [HEADER, f"git_dir {q.git_dir}"]
-    lines += [f"ref {name} {value or '-'}" for name, value in q.refs]
-    lines += [f"rev {rev}" for rev in q.revs]
-    lines += [f"max_count {q.max_count}",
-              f"signers {'-' if q.signers is None else q.signers.hex()}", ""]
+def dumps(hint: Hint) -> str:
+    lines = [HEADER, f"git_dir {hint.git_dir}", *(f"ref {name}" for name in hint.refs),
+             f"signers {'-' if hint.signers is None else hint.signers.hex()}", ""]
     return "\n".join(lines)
 
 
-def loads(text: str) -> Question | None:
-    """The question in text, or None when it is not exactly what dumps() writes."""
+def loads(text: str) -> Hint | None:
+    """The hint in text, or None when it is not exactly what dumps() writes."""
     lines = text.split("\n")
-    if len(lines) < 5 or lines[0] != HEADER or lines[-1] != "":
+    if len(lines) < 4 or lines[0] != HEADER or lines[-1] != "":
         return None
     fields: dict[str, list[str]] = {}
     for line in lines[1:-1]:
@@ -76,19 +75,22 @@ def loads(text: str) -> Question | None:
             return None
         fields.setdefault(key, []).append(value)
     try:
-        [git_dir], [count], [signers] = fields.pop("git_dir"), fields.pop("max_count"), \
-            fields.pop("signers")
-        refs = tuple(tuple(r.split(" ")) for r in fields.pop("ref", []))
-        revs = tuple(fields.pop("rev"))
+        [git_dir], [signers] = fields.pop("git_dir"), fields.pop("signers")
+        refs = tuple(fields.pop("ref", []))
         data = None if signers == "-" else bytes.fromhex(signers)
     except (KeyError, ValueError):
         return None
-    if fields or not count.isdigit() or any(
-            len(r) != 2 or not (is_oid(r[1]) or r[1] == "-") for r in refs) or not all(
-            is_oid(rev.removeprefix("^")) for rev in revs):
+    if fields or any(not name.startswith("refs/") or " " in name for name in refs):
         return None
-    pairs = tuple((name, "" if value == "-" else value) for name, value in refs)
-    return Question(git_dir, pairs, revs, int(count), data)
+    return Hint(git_dir, refs, data)
+
+
+def read(dirs: GitDirs) -> Hint | None:
+    try:
+        with open(path(dirs.common_dir), encoding="utf-8") as fh:
+            return loads(fh.read())
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 # config.OpsConfig's defaults, for a clone whose file predicts nothing yet (a test keeps them equal)
@@ -109,18 +111,14 @@ def trust_question(refs: Mapping[str, str], source: str, tip: str) -> tuple[list
 
 
 def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
-    """The question a read of the ops branch will ask now: from the file's refs and allowed
-    signers when it has some, else from the default names (and one cat-file for the signers)."""
-    try:
-        with open(path(dirs.common_dir), encoding="utf-8") as fh:
-            told = loads(fh.read())
-    except (OSError, UnicodeDecodeError):
-        told = None
+    """The question a read of the ops branch will ask now: from the file's ref names and
+    allowed signers when it has them, else from the default names and a cat-file."""
     git_dir = os.path.realpath(dirs.git_dir)
+    told = read(dirs)
     if told is not None and (told.git_dir != git_dir or len(told.refs) != 4):
         told = None  # another worktree's, or not from ops_view
     if told is not None:
-        names = [name for name, _value in told.refs]
+        names = list(told.refs)
     else:
         local = ops_branch.branch_ref(DEFAULT_BRANCH)
         tracking = ops_branch.tracking_ref(DEFAULT_REMOTE, DEFAULT_BRANCH)
@@ -130,8 +128,7 @@ def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
     # ops_view.choose in the cases that need no ancestry check; the others start nothing
     if tracking_tip is not None and local_tip not in (None, tracking_tip):
         return None
-    source = names[1] if tracking_tip is not None else names[0]
-    tip = refs.get(source)
+    tip = tracking_tip or local_tip
     if tip is None:
         return None  # no ops branch (yet): nothing to verify
     if told is not None:
@@ -141,9 +138,8 @@ def _guess(dirs: GitDirs, reader: RefReader) -> Question | None:
         if base is None:
             return None
         [signers] = ops_branch.read_blobs(_where(dirs), [f"{base[1]}:{DEFAULT_SIGNERS}"])
-    revs, window = trust_question(refs, source, tip)
-    return Question(git_dir, tuple((name, refs.get(name, "")) for name in names), tuple(revs),
-                    window, signers)
+    revs, window = trust_question(refs, names[1] if tracking_tip else names[0], tip)
+    return git_dir, tuple(revs), window, signers
 
 
 def _where(dirs: GitDirs) -> Path:
@@ -159,8 +155,8 @@ def start(where: str, environ: Mapping[str, str]) -> None:
         q = _guess(dirs, RefReader(dirs))
         if q is None:
             return
-        signers = ops_branch.AllowedSigners("", q.signers, frozenset(), frozenset())
-        pending = ops_branch.start_check(_where(dirs), signers, q.revs, max_count=q.max_count)
+        signers = ops_branch.AllowedSigners("", q[3], frozenset(), frozenset())
+        pending = ops_branch.start_check(_where(dirs), signers, q[1], max_count=q[2])
     except (OSError, GitopsError):
         return
     _slot.ahead = (q, pending)
@@ -171,15 +167,14 @@ def _value(reader: RefReader, name: str) -> str:
     return found[1] if found is not None and found[0] == name else ""
 
 
-def take(git_dir: Path, revs: Iterable[str], max_count: int, signers: bytes | None
+def take(git_dir: Path, revs: Iterable[str], window: int, signers: bytes | None
          ) -> ops_branch.PendingCheck | None:
     """The check start() began, if it asks exactly this question; else None (and it is gone)."""
     if _slot.ahead is None:
         return None
     q, pending = _slot.ahead
     _slot.ahead = None
-    if (q.git_dir, q.revs, q.max_count, q.signers) == (
-            os.path.realpath(git_dir), tuple(revs), max_count, signers):
+    if q == (os.path.realpath(git_dir), tuple(revs), window, signers):
         return pending
     pending.cancel()
     return None
@@ -192,22 +187,17 @@ def discard() -> None:
         _slot.ahead = None
 
 
-def remember(dirs: GitDirs, q: Question) -> None:
-    """Write q as the next prediction, unless the file already says so (best effort)."""
+def remember(dirs: GitDirs, hint: Hint) -> None:
+    """Write hint for the next read, unless the file already says so (best effort)."""
+    if read(dirs) == hint:
+        return
     target = path(dirs.common_dir)
-    try:
-        with open(target, encoding="utf-8") as fh:
-            if loads(fh.read()) == q:
-                return
-    except (OSError, UnicodeDecodeError):
-        pass
     temp = f"{target}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(temp, "w", encoding="utf-8") as fh:
-            fh.write(dumps(q))
+            fh.write(dumps(hint))
         os.replace(temp, target)
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-        return

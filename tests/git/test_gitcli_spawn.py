@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops import gitcli
-from gitops.errors import GitFailed
+from gitops import gitcli, repoinfo
+from gitops.errors import GitFailed, RepositoryError
 from tests.conftest import Repo
 
 
@@ -91,3 +91,18 @@ def test_tracers_see_the_logical_command_line(make_repo: Callable[..., Repo]) ->
     finally:
         gitcli.remove_tracer(seen.append)
     assert seen == [("git", "rev-parse", "HEAD")]
+
+
+def test_kill_stops_and_reaps_git(make_repo: Callable[..., Repo], tmp_path: Path) -> None:
+    """An unwanted check (verify_ahead's, a probe of a missing directory) is killed: no zombie,
+    no open pipe left, and a second kill is harmless."""
+    r = make_repo("r")
+    running = gitcli.spawn("cat-file", "--batch", repo=r.path, stdin=b"HEAD\n")
+    running.kill()
+    running.kill()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    with pytest.raises(RepositoryError):
+        repoinfo.open_repository(tmp_path / "missing", repoinfo.probe(tmp_path / "missing"))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)

@@ -22,29 +22,24 @@ from tests.conftest import Repo, SigningKey
 from tests.ops.conftest import BRANCH, forge, make_ctx, run_cli, tip
 from tests.ops.test_trust import RESUMED, _paused
 
-HEX = "0123456789abcdef"
-oids = st.text(alphabet=HEX, min_size=40, max_size=40)
-questions = st.builds(
-    verify_ahead.Question,
+hints = st.builds(
+    verify_ahead.Hint,
     st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)),
             min_size=1),
-    st.lists(st.tuples(st.from_regex(r"refs/[a-z/]{1,20}", fullmatch=True), oids | st.just("")),
-             max_size=4).map(tuple),
-    st.lists(oids | oids.map(lambda o: f"^{o}"), min_size=1, max_size=2).map(tuple),
-    st.integers(0, 10_000),
+    st.lists(st.from_regex(r"refs/[a-z/]{1,20}", fullmatch=True), max_size=4).map(tuple),
     st.none() | st.binary(max_size=300),
 )
 
 
-@given(questions)
-def test_the_file_reads_back_what_was_written(q: verify_ahead.Question) -> None:
-    assert verify_ahead.loads(verify_ahead.dumps(q)) == q
+@given(hints)
+def test_the_file_reads_back_what_was_written(hint: verify_ahead.Hint) -> None:
+    assert verify_ahead.loads(verify_ahead.dumps(hint)) == hint
 
 
 @given(st.text(max_size=400))
-def test_any_other_text_is_no_question_and_no_crash(text: str) -> None:
-    q = verify_ahead.loads(text)
-    assert q is None or verify_ahead.dumps(q) == text
+def test_any_other_text_is_no_hint_and_no_crash(text: str) -> None:
+    hint = verify_ahead.loads(text)
+    assert hint is None or verify_ahead.dumps(hint) == text
 
 
 def _hint(repo: Path) -> Path:
@@ -142,7 +137,7 @@ def test_a_forged_prediction_cannot_make_a_forged_tip_trusted(
     with pytest.raises(StateUntrusted):
         ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
     real = verify_ahead.loads(_hint(registry.path).read_text())
-    assert real is not None and real.revs[0] == forged_tip
+    assert real is not None and real.refs[0] == BRANCH  # the early check will ask about it
     # mallory's key under alice's name: git would report a good signature by alice
     as_alice = mallory.allowed_line.replace("mallory@example.com", "alice@example.com", 1)
     assert as_alice.startswith("alice@example.com ") and as_alice != signing_key.allowed_line
