@@ -104,12 +104,15 @@ def run(
 
 
 def spawn(*args: str, repo: Path, stdin: bytes | None = None,
-          env: dict[str, str] | None = None) -> Running:
-    """Start `git args...` in repo now; Running.result() waits for it (see Running)."""
+          env: dict[str, str] | None = None, hold_stdin: bool = False) -> Running:
+    """Start `git args...` in repo now; Running.result() waits for it (see Running).
+
+    hold_stdin: keep git's stdin open (git waits on it) until Running.send() gives the input.
+    """
     argv = ("git", *args)
     for tracer in _tracers:
         tracer(argv)
-    return Running(argv, repo, stdin, env if env is not None else git_env())
+    return Running(argv, repo, stdin, env if env is not None else git_env(), hold=hold_stdin)
 
 
 class Running:
@@ -121,17 +124,21 @@ class Running:
     takes it whole, the rest in result(), whose poll() loop writes and reads together so that
     git can never block on a full pipe while we block on another. git runs with `-C repo`
     (posix_spawn has no working directory of its own), which git defines as starting in repo.
+
+    With hold, stdin stays open until send(): git starts (and reads its configuration) while
+    the caller is still working out what to tell it.
     """
 
     def __init__(self, argv: tuple[str, ...], repo: Path, stdin: bytes | None,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], *, hold: bool = False) -> None:
         import signal  # noqa: PLC0415 - cheap once re has loaded enum; keeps the module light
 
         self.argv = argv
         self._pending = memoryview(stdin or b"")
+        self._hold = hold
         fds: list[int] = []
         try:
-            if stdin is None:
+            if stdin is None and not hold:
                 child_in = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
                 self._in = -1
             else:
@@ -157,6 +164,14 @@ class Running:
             os.set_blocking(self._in, False)
             self._feed()
 
+    def send(self, data: bytes) -> None:
+        """Give a process started with hold_stdin the rest of its input; stdin closes after it."""
+        if not self._hold:
+            raise ValueError(f"{self.argv[:2]}: stdin was not held open")
+        self._pending = memoryview(bytes(self._pending) + data)
+        self._hold = False
+        self._feed()
+
     def _feed(self) -> None:
         """Write what the pipe takes now; close it when everything is written or git left."""
         try:
@@ -166,6 +181,8 @@ class Running:
             return
         except BrokenPipeError:
             self._pending = memoryview(b"")  # git stopped reading: its exit code says why
+        if self._hold:
+            return
         os.close(self._in)
         self._in = -1
 
@@ -192,6 +209,9 @@ class Running:
         out: list[bytes] = []
         err: list[bytes] = []
         sinks = {self._out: out, self._err: err}
+        if self._hold and self._in >= 0:  # never sent: git gets end of input, not a deadlock
+            self._hold = False
+            self._feed()
         try:
             poller = select.poll()
             for fd in sinks:
@@ -361,20 +381,6 @@ def has_identity(repo: Path) -> bool:
     return res.returncode == 0
 
 
-def commit_tree(repo: Path, tree: str, parents: Iterable[str], message: str) -> Oid:
-    """A commit of tree with parents, signed when the user's commit.gpgSign says so, so the
-    operator's signing policy applies as for git commit. (git 2.39's commit-tree itself ignores
-    commit.gpgSign: checked by tests/ops/test_ledger_history.py.)"""
-    sign = run("config", "--type=bool", "--get", "commit.gpgsign", repo=repo,
-               ok=frozenset({0, 1})).text.strip() == "true"
-    args = ["commit-tree", *(["-S"] if sign else [])]
-    for parent in parents:
-        args += ["-p", parent]
-    args += ["-F", "-", "--end-of-options", tree]
-    res = run(*args, repo=repo, stdin=message.encode())
-    return Oid(res.text.strip())
-
-
 def ref_value(repo: Path, ref: str) -> Oid | None:
     """The object id a full ref points at, or None when it does not exist (show-ref exit 1)."""
     res = run("show-ref", "--verify", "--hash", "--end-of-options", ref, repo=repo,
@@ -383,11 +389,53 @@ def ref_value(repo: Path, ref: str) -> Oid | None:
     return Oid(out) if res.returncode == 0 and len(out) == 40 else None
 
 
-def is_valid_ref(repo: Path, ref: str) -> bool:
-    if ref.startswith("-"):  # check-ref-format takes no --end-of-options (git 2.39: usage, 129)
-        return False
-    res = run("check-ref-format", ref, repo=repo, ok=frozenset({0, 1, 128, 129}))
-    return res.returncode == 0
+class BranchWrite:
+    """One commit written on one branch by git: name check, commit-tree, compare-and-swap.
+
+    The processes that do not depend on the commit start at once and run on the second core
+    while the caller works out the tree (revert's plan, tens of milliseconds): `check-ref-format`,
+    the commit.gpgSign lookup, and `update-ref --stdin`, which waits for its one line. A caller
+    that writes nothing in the end calls discard(): every process still running is killed, and
+    none of them had changed anything.
+    """
+
+    def __init__(self, repo: Path, ref: str, reason: str) -> None:
+        self.repo, self.ref = repo, ref
+        # check-ref-format takes no --end-of-options (git 2.39: usage, 129)
+        self._check = None if ref.startswith("-") else spawn("check-ref-format", ref, repo=repo)
+        self._sign = spawn("config", "--type=bool", "--get", "commit.gpgsign", repo=repo)
+        self._update = spawn("update-ref", "--stdin", "-z", "-m", reason, repo=repo,
+                             hold_stdin=True)
+
+    def ref_is_valid(self) -> bool:
+        if self._check is None:
+            return False
+        res, self._check = self._check.result(ok=frozenset({0, 1, 128, 129})), None
+        return res.returncode == 0
+
+    def commit(self, tree: str, parents: Iterable[str], message: str) -> Oid:
+        """A commit of tree with parents, signed when the user's commit.gpgSign says so, so the
+        operator's signing policy applies as for git commit. (git 2.39's commit-tree itself
+        ignores commit.gpgSign: checked by tests/ops/test_ledger_history.py.)"""
+        sign = self._sign.result(ok=frozenset({0, 1})).text.strip() == "true"
+        args = ["commit-tree", *(["-S"] if sign else [])]
+        for parent in parents:
+            args += ["-p", parent]
+        args += ["-F", "-", "--end-of-options", tree]
+        res = run(*args, repo=self.repo, stdin=message.encode())
+        return Oid(res.text.strip())
+
+    def swap(self, new: str, expected_old: str | None) -> bool:
+        """Move the ref to new only if it still points at expected_old (None: must not exist);
+        False when the swap was lost (update_ref_cas)."""
+        self._update.send(f"update {self.ref}\0{new}\0{expected_old or ZERO_OID}\0".encode())
+        return self._update.result(ok=frozenset({0, 1, 128})).returncode == 0
+
+    def discard(self) -> None:
+        """Stop what is still running (after swap(), nothing is)."""
+        for proc in (self._check, self._sign, self._update):
+            if proc is not None:
+                proc.kill()
 
 
 def update_ref_cas(repo: Path, ref: str, new: str, expected_old: str | None, reason: str) -> bool:

@@ -11,7 +11,7 @@ run over the batch's revert commits instead of its own commits.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gitops import gitcli, lookup, recipes
 from gitops.config import Config
@@ -27,6 +27,9 @@ from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH, REVERTS_COMMIT, Batch
 from gitops.index import Index, RecipeFacts
 from gitops.records import NamedTuple
 from gitops.repo import Repo
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Entry = tuple[str, int]  # (blob id, file mode)
 OnConflict = Literal["fail", "skip", "merge"]
@@ -548,9 +551,27 @@ def _stem_providers(ctx: Context, commit: str, names: set[str]) -> set[str]:
     return out
 
 
-def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = None
-          ) -> Outcome:
-    """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop."""
+def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = None,
+          write: gitcli.BranchWrite | None = None) -> Outcome:
+    """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop.
+
+    write: the branch's git processes, started before the plan (run() does; see BranchWrite);
+    apply starts them itself when not given, and stops them in every case.
+    """
+    try:
+        return _apply(ctx, plan, opts, repo, write)
+    finally:
+        if write is not None:
+            write.discard()
+
+
+def _branch_ref(kind: str, batch_id: str, opts: Options) -> tuple[str, str]:
+    name = opts.branch or default_branch(kind, batch_id)
+    return name, (name if name.startswith("refs/") else f"refs/heads/{name}")
+
+
+def _apply(ctx: Context, plan: RevertPlan, opts: Options, repo: Repo | None,
+           write: gitcli.BranchWrite | None) -> Outcome:
     if plan.conflicts:
         return Outcome(plan, stop="conflicts")
     if plan.unreadable and not opts.allow_broken_deps:
@@ -559,10 +580,14 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = 
         return Outcome(plan, stop="dependencies")
     if plan.nothing_to_do or opts.dry_run:
         return Outcome(plan)
-    name = opts.branch or default_branch(plan.kind, plan.batch_id)
-    ref = name if name.startswith("refs/") else f"refs/heads/{name}"
+    name, ref = _branch_ref(plan.kind, plan.batch_id, opts)
     path = ctx.repo.path
-    if not gitcli.is_valid_ref(path, ref):
+    verb = "revert" if plan.kind == "revert" else "reapply"
+    if write is None:
+        write = _start_write(path, ref, verb, plan.batch_id)
+    if write.ref != ref:
+        raise ValueError(f"the branch write was started for {write.ref}, not {ref}")
+    if not write.ref_is_valid():
         raise UsageError(f"'{name}' is not a valid branch name.", hint="pass --branch NAME")
     (current,) = lookup.ref_values(ctx.repo, [ref])
     if current is not None and not opts.force_branch:
@@ -573,7 +598,7 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = 
     repo = repo or Repo(path)
     tree = repo.update_tree(repo.tree_of(plan.target), tree_edits(plan))
     try:
-        commit = gitcli.commit_tree(path, tree, [plan.target], commit_message(plan))
+        commit = write.commit(tree, [plan.target], commit_message(plan))
     except GitFailed:
         # Asked only now, to spare the usual case a process; commit-tree settles the identity
         # before it signs anything, so nothing was signed. The trees written are unreferenced.
@@ -583,8 +608,7 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = 
                 hint="git config user.name 'Your Name' && git config user.email you@example.com",
             ) from None
         raise
-    verb = "revert" if plan.kind == "revert" else "reapply"
-    if not gitcli.update_ref_cas(path, ref, commit, current, f"git-batch: {verb} {plan.batch_id}"):
+    if not write.swap(commit, current):
         raise BranchExists(f"branch {ref} changed while the {verb} was being written.",
                            hint="run the command again")
     if opts.push:
@@ -592,8 +616,27 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = 
     return Outcome(plan, branch=ref, commit=commit, pushed=opts.push)
 
 
+def _start_write(path: Path, ref: str, verb: str, batch_id: str) -> gitcli.BranchWrite:
+    return gitcli.BranchWrite(path, ref, f"git-batch: {verb} {batch_id}")
+
+
 def run(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"], opts: Options
         ) -> Outcome:
-    """Plan, then write unless a stop condition or --dry-run applies (the CLI's one call)."""
+    """Plan, then write unless a stop condition or --dry-run applies (the CLI's one call).
+
+    The git processes that write the branch start first, so that they run while the plan is
+    worked out (on a 200k-commit registry: about 6 ms of a revert's ~50)."""
+    lookup.check_batch_id(ctx.config, batch_id)  # before it reaches a command line
+    write = None
+    if not opts.dry_run:
+        _, ref = _branch_ref(kind, batch_id, opts)
+        write = _start_write(ctx.repo.path, ref, "revert" if kind == "revert" else "reapply",
+                             batch_id)
     repo = Repo(ctx.repo.path)  # one object store handle: the trees read to plan stay cached
-    return apply(ctx, prepare(ctx, batch_id, kind, opts, repo=repo), opts, repo=repo)
+    try:
+        plan = prepare(ctx, batch_id, kind, opts, repo=repo)
+    except BaseException:
+        if write is not None:
+            write.discard()
+        raise
+    return apply(ctx, plan, opts, repo=repo, write=write)

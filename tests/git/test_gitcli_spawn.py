@@ -106,3 +106,65 @@ def test_kill_stops_and_reaps_git(make_repo: Callable[..., Repo], tmp_path: Path
         repoinfo.open_repository(tmp_path / "missing", repoinfo.probe(tmp_path / "missing"))
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_held_stdin_waits_for_send(make_repo: Callable[..., Repo]) -> None:
+    """hold_stdin: git starts at once and reads only what send() gives it, then end of input."""
+    r = make_repo("r")
+    data = b"told later\n" * 10_000  # more than a pipe holds: the rest goes in result()
+    held = gitcli.spawn("hash-object", "--stdin", repo=r.path, hold_stdin=True)
+    held.send(data)
+    direct = gitcli.run("hash-object", "--stdin", repo=r.path, stdin=data)
+    assert held.result().text == direct.text
+
+
+def test_held_stdin_never_sent_is_end_of_input_not_a_hang(make_repo: Callable[..., Repo]) -> None:
+    r = make_repo("r")
+    held = gitcli.spawn("hash-object", "--stdin", repo=r.path, hold_stdin=True)
+    empty = gitcli.run("hash-object", "--stdin", repo=r.path, stdin=b"")
+    assert held.result().text == empty.text
+    plain = gitcli.spawn("version", repo=r.path)
+    with pytest.raises(ValueError, match="not held"):
+        plain.send(b"x")
+    assert plain.result().text.startswith("git version")
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_branch_write_commits_and_swaps_only_from_the_expected_value(
+        make_repo: Callable[..., Repo]) -> None:
+    r = make_repo("r")
+    head = r.git("rev-parse", "HEAD").strip()
+    tree = r.git("rev-parse", "HEAD^{tree}").strip()
+    write = gitcli.BranchWrite(r.path, "refs/heads/new", "test: write")
+    assert write.ref_is_valid()
+    commit = write.commit(tree, [head], "a message\n")
+    assert write.swap(commit, None)
+    write.discard()  # after swap: nothing left to stop
+    assert r.git("rev-parse", "refs/heads/new").strip() == commit
+    assert r.git("log", "-1", "--format=%B", commit).strip() == "a message"
+    assert "test: write" in r.git("reflog", "-1", "refs/heads/new")
+    lost = gitcli.BranchWrite(r.path, "refs/heads/new", "test: lost")
+    assert not lost.swap(head, None)  # it exists now: the compare fails, nothing moves
+    assert r.git("rev-parse", "refs/heads/new").strip() == commit
+    other = gitcli.BranchWrite(r.path, "refs/heads/new", "test: moved")
+    assert other.swap(head, commit)
+    assert r.git("rev-parse", "refs/heads/new").strip() == head
+    for w in (lost, other):  # the checks they never asked for are still running
+        w.discard()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.parametrize("ref", ["refs/heads/a..b", "-refs/heads/x", "refs/heads/x.lock",
+                                 "refs/heads/sp ace"])
+def test_branch_write_refuses_bad_names_and_discard_leaves_nothing(
+        make_repo: Callable[..., Repo], ref: str) -> None:
+    r = make_repo("r")
+    before = r.git("for-each-ref")
+    write = gitcli.BranchWrite(r.path, ref, "test")
+    assert not write.ref_is_valid()
+    write.discard()
+    assert r.git("for-each-ref") == before
+    with pytest.raises(ChildProcessError):  # every process killed and reaped
+        os.waitpid(-1, os.WNOHANG)

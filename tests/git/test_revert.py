@@ -9,7 +9,7 @@ import pytest
 
 from gitops import revert
 from gitops.context import load_context
-from gitops.errors import BranchExists, IdentityMissing, UsageError
+from gitops.errors import BranchExists, IdentityMissing, UnknownBatch, UsageError
 from tests.conftest import Repo, git
 
 B = "2026-03-03-001"
@@ -323,3 +323,21 @@ def test_branch_pointing_elsewhere_through_a_symbolic_ref_exists(registry: Repo)
     registry.git("symbolic-ref", f"refs/heads/batch-revert/{B}", "refs/heads/main")
     with pytest.raises(BranchExists, match="already exists"):
         run(registry)
+
+
+def test_no_git_process_outlives_a_revert_that_writes_nothing(registry: Repo) -> None:
+    """run() starts the branch's git processes before planning (gitcli.BranchWrite); a stop,
+    an error or --dry-run must leave none of them running and no ref written."""
+    import os  # noqa: PLC0415
+
+    registry.commit("human adds gamma\n", {"recipes/g/gamma.toml": recipe("gamma", ("beta",))})
+    refs = registry.git("for-each-ref")
+    assert run(registry).stop == "dependencies"
+    with pytest.raises(UnknownBatch):
+        run(registry, batch_id="2026-03-03-999")  # well formed, unknown
+    with pytest.raises(UsageError):
+        run(registry, branch="bad..name", allow_broken_deps=True)
+    assert run(registry, dry_run=True).commit is None
+    assert registry.git("for-each-ref") == refs
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
