@@ -7,6 +7,7 @@ differential-tested against `git interpret-trailers`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 from gitops import gitcli, trailers
@@ -271,12 +272,46 @@ def check_not_shallow(repo: RepoInfo) -> None:
 COLD_LATER_EDIT_LIMIT = 1000
 
 
+# Below this many commits one walk costs less than finding where to split it (commitgraph.py).
+SPLIT_WALK_MIN = 20_000
+
+
+def walk_split(repo: RepoInfo, tip: Oid) -> Oid | None:
+    """A commit about halfway down tip's history (in git's date order), when a commit-graph
+    makes it cheap to find and the history is long enough to gain from two walks; else None."""
+    from gitops import commitgraph  # noqa: PLC0415
+
+    count = commitgraph.commit_count(os.path.join(repo.common_dir, "objects"))
+    if count is None or count < SPLIT_WALK_MIN:
+        return None
+    skip = gitcli.spawn("rev-list", "--max-count=1", f"--skip={count // 2}", tip, repo=repo.path)
+    # core.commitGraph=false: git ignores the graph, and the skip costs a parse of every commit
+    enabled = gitcli.run("config", "--type=bool", "--get", "core.commitgraph", repo=repo.path,
+                         ok=frozenset({0, 1}))
+    if enabled.text.strip() == "false":
+        skip.kill()
+        return None
+    mid = skip.result().text.strip()
+    return Oid(mid) if len(mid) == 40 else None  # empty: a graph larger than tip's history
+
+
+def start_grep_walks(repo: RepoInfo, tip: Oid, batch_id: str) -> list[gitcli.Pending]:
+    """`git log --grep` over tip's history as one process, or as two on two cores: `tip ^mid`
+    and `mid` (see walk_split). Their outputs, in this order, are one topological order: no
+    commit of the first is an ancestor of mid, every commit of the second is one."""
+    walk = ("log", "--topo-order", LOG_FORMAT, *LOG_DIFF, "--fixed-strings", f"--grep={batch_id}")
+    mid = walk_split(repo, tip)
+    if mid is None:
+        return [gitcli.start(*walk, tip, "--", repo=repo.path)]
+    return [gitcli.start(*walk, tip, f"^{mid}", "--", repo=repo.path),
+            gitcli.start(*walk, mid, "--", repo=repo.path)]
+
+
 def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> BatchReport | None:
     """One batch's report straight from git, without the index (about one `git log`)."""
     pulls = list_pulls(repo, cfg)
-    # The base walk runs on one core while the pull request walk runs on the other.
-    base_walk = gitcli.start("log", "--topo-order", LOG_FORMAT, *LOG_DIFF, "--fixed-strings",
-                             f"--grep={batch_id}", base_tip, "--", repo=repo.path)
+    # The base walk runs (in two halves, on a long history) while the pull request walk runs.
+    base_walks = start_grep_walks(repo, base_tip, batch_id)
     carried = pulls_carrying(repo, cfg, base_tip, pulls, batch_id)
     heads = {n: oid for oid, ns in _pull_numbers(cfg, pulls).items() for n in ns}
     squashes: list[Record] = []
@@ -287,7 +322,7 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
             f"--grep=\\(#{number}\\)[[:space:]]*$", base_tip, f"^{heads[number]}", "--",
             repo=repo.path).stdout)
     landed = _landed(repo, cfg, base_tip, batch_id)
-    records = list(parse_log(base_walk.result().stdout))
+    records = [rec for walk in base_walks for rec in parse_log(walk.result().stdout)]
     seen = {r.info.oid for r in records}
     for extra in (*squashes, *landed.values()):
         if extra.info.oid not in seen:
@@ -316,13 +351,17 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
                 events.append(Event(kind, rec.info, seq, tuple(ch.path for ch in rec.changes)))
     if not members:
         return None
-    later, complete = later_edits(repo, cfg, base_tip, members)
-    report = build_report(batch_id, members=members, events=events, later_edits=later,
-                          ecosystems=ecosystems, is_managed=cfg.is_managed)
-    if complete:
-        return report
-    return report._replace(later_complete=False,
-                   changed_since=changed_since(repo, cfg, base_tip, members))
+    # Asked while the later-edit walk runs; used only when that range is too long to name.
+    since = ChangedSince(repo, cfg, base_tip, members)
+    try:
+        later, complete = later_edits(repo, cfg, base_tip, members)
+        report = build_report(batch_id, members=members, events=events, later_edits=later,
+                              ecosystems=ecosystems, is_managed=cfg.is_managed)
+        if complete:
+            return report
+        return report._replace(later_complete=False, changed_since=since.result())
+    finally:
+        since.discard()
 
 
 def _landed(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> dict[str, Record]:
@@ -345,20 +384,28 @@ def _landed(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> dict[s
     return {r.info.oid: r for r in parse_log(data)}
 
 
-def changed_since(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member]
-                  ) -> tuple[str, ...]:
+class ChangedSince:
     """Managed paths of the batch whose version at the base differs from the batch's last one
-    (one cat-file process; used when later edits are not named)."""
-    post: dict[str, str] = {}
-    for m in sorted(members, key=lambda m: m.seq):
-        for ch in m.changes:
-            if cfg.is_managed(ch.path):
-                post[ch.path] = m.commit.oid
-    paths = sorted(post)
-    lines = "".join(f"{post[p]}:{p}\n{base_tip}:{p}\n" for p in paths)
-    out = gitcli.run("cat-file", "--batch-check=%(objectname)", repo=repo.path,
-                     stdin=lines.encode()).text.splitlines()
-    return tuple(p for i, p in enumerate(paths) if out[2 * i] != out[2 * i + 1])
+    (one cat-file process, started at once; used when later edits are not named)."""
+
+    def __init__(self, repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member]
+                 ) -> None:
+        post: dict[str, str] = {}
+        for m in sorted(members, key=lambda m: m.seq):
+            for ch in m.changes:
+                if cfg.is_managed(ch.path):
+                    post[ch.path] = m.commit.oid
+        self.paths = sorted(post)
+        lines = "".join(f"{post[p]}:{p}\n{base_tip}:{p}\n" for p in self.paths)
+        self._check = gitcli.spawn("cat-file", "--batch-check=%(objectname)", repo=repo.path,
+                                   stdin=lines.encode())
+
+    def result(self) -> tuple[str, ...]:
+        out = self._check.result().text.splitlines()
+        return tuple(p for i, p in enumerate(self.paths) if out[2 * i] != out[2 * i + 1])
+
+    def discard(self) -> None:
+        self._check.kill()  # after result(): nothing left to stop
 
 
 def known_ids(repo: RepoInfo, cfg: Config, base_tip: Oid) -> set[str]:
@@ -389,8 +436,9 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
     if not post:
         return [], True
     # One walk: merges are left out as in Index.report (the side branch's commits are the edits).
-    revs = gitcli.run("rev-list", "--no-merges", base_tip, f"^{first.commit.oid}",
-                      repo=repo.path).text.split()
+    # --max-count: past the limit only "more" matters (git still settles the range first).
+    revs = gitcli.run("rev-list", "--no-merges", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
+                      base_tip, f"^{first.commit.oid}", repo=repo.path).text.split()
     if len(revs) > COLD_LATER_EDIT_LIMIT:
         return [], False
     if not revs:
