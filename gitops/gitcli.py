@@ -390,28 +390,21 @@ def ref_value(repo: Path, ref: str) -> Oid | None:
 
 
 class BranchWrite:
-    """One commit written on one branch by git: name check, commit-tree, compare-and-swap.
+    """One commit written on one branch by git: commit-tree, then compare-and-swap.
 
     The processes that do not depend on the commit start at once and run on the second core
-    while the caller works out the tree (revert's plan, tens of milliseconds): `check-ref-format`,
-    the commit.gpgSign lookup, and `update-ref --stdin`, which waits for its one line. A caller
+    while the caller works out the tree (revert's plan, tens of milliseconds): the
+    commit.gpgSign lookup, and `update-ref --stdin`, which waits for its one line. A caller
     that writes nothing in the end calls discard(): every process still running is killed, and
     none of them had changed anything.
     """
 
     def __init__(self, repo: Path, ref: str, reason: str) -> None:
+        """ref: a full ref name the caller has checked (repo.is_valid_ref_name)."""
         self.repo, self.ref = repo, ref
-        # check-ref-format takes no --end-of-options (git 2.39: usage, 129)
-        self._check = None if ref.startswith("-") else spawn("check-ref-format", ref, repo=repo)
         self._sign = spawn("config", "--type=bool", "--get", "commit.gpgsign", repo=repo)
         self._update = spawn("update-ref", "--stdin", "-z", "-m", reason, repo=repo,
                              hold_stdin=True)
-
-    def ref_is_valid(self) -> bool:
-        if self._check is None:
-            return False
-        res, self._check = self._check.result(ok=frozenset({0, 1, 128, 129})), None
-        return res.returncode == 0
 
     def commit(self, tree: str, parents: Iterable[str], message: str) -> Oid:
         """A commit of tree with parents, signed when the user's commit.gpgSign says so, so the
@@ -433,9 +426,8 @@ class BranchWrite:
 
     def discard(self) -> None:
         """Stop what is still running (after swap(), nothing is)."""
-        for proc in (self._check, self._sign, self._update):
-            if proc is not None:
-                proc.kill()
+        self._sign.kill()
+        self._update.kill()
 
 
 def update_ref_cas(repo: Path, ref: str, new: str, expected_old: str | None, reason: str) -> bool:

@@ -28,6 +28,13 @@ pygit2.settings.cache_object_limit(pygit2.enums.ObjectType.TREE, 4 << 20)
 TreeEdit = Mapping[str, "tuple[str, int] | None"]
 
 
+def is_valid_ref_name(name: str) -> bool:
+    """Whether name is a full ref name git accepts (git-check-ref-format(1)), checked by libgit2
+    without starting git: it agrees with `git check-ref-format` on every name under refs/
+    (tests/git/test_repo_refnames.py compares them); outside refs/ the answer is False."""
+    return name.startswith("refs/") and bool(pygit2.reference_is_valid_name(name))
+
+
 class Repo:
     """A pygit2 repository with the few reads and writes the core needs."""
 

@@ -137,7 +137,6 @@ def test_branch_write_commits_and_swaps_only_from_the_expected_value(
     head = r.git("rev-parse", "HEAD").strip()
     tree = r.git("rev-parse", "HEAD^{tree}").strip()
     write = gitcli.BranchWrite(r.path, "refs/heads/new", "test: write")
-    assert write.ref_is_valid()
     commit = write.commit(tree, [head], "a message\n")
     assert write.swap(commit, None)
     write.discard()  # after swap: nothing left to stop
@@ -156,14 +155,11 @@ def test_branch_write_commits_and_swaps_only_from_the_expected_value(
         os.waitpid(-1, os.WNOHANG)
 
 
-@pytest.mark.parametrize("ref", ["refs/heads/a..b", "-refs/heads/x", "refs/heads/x.lock",
-                                 "refs/heads/sp ace"])
-def test_branch_write_refuses_bad_names_and_discard_leaves_nothing(
-        make_repo: Callable[..., Repo], ref: str) -> None:
+def test_branch_write_discard_leaves_no_process_and_no_ref(
+        make_repo: Callable[..., Repo]) -> None:
     r = make_repo("r")
     before = r.git("for-each-ref")
-    write = gitcli.BranchWrite(r.path, ref, "test")
-    assert not write.ref_is_valid()
+    write = gitcli.BranchWrite(r.path, "refs/heads/never", "test")
     write.discard()
     assert r.git("for-each-ref") == before
     with pytest.raises(ChildProcessError):  # every process killed and reaped
