@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import re
 import string
-import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -134,10 +133,11 @@ def _fingerprint(cfg: Config) -> str:
         "recipes": [list(cfg.recipes.dependency_fields), cfg.recipes.alias_field,
                     cfg.recipes.protected_marker],
     }
-    import hashlib  # noqa: PLC0415 - loads OpenSSL (3 ms); only the index needs the digest
     import json  # noqa: PLC0415
 
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    from gitops.digest import sha256_hex  # noqa: PLC0415 - only the index needs the digest
+
+    return sha256_hex(json.dumps(data, sort_keys=True).encode())[:16]
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -526,6 +526,8 @@ _CONTROLS: dict[str, Any] = {"breaker": _parse_breaker, "budget": _parse_budget,
 
 def parse_config_text(text: str, src: str, base: Config | None = None) -> Config:
     """Parse TOML text from src (a path or a description) over base (defaults)."""
+    import tomllib  # noqa: PLC0415 - 7 ms of imports; a repository without a file needs none
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -74,9 +74,10 @@ def _exit_from(run: Callable[[list[str]], int | None], args: list[str]) -> None:
 def _leave(code: int) -> None:
     """Exit at once once the output is out: the interpreter's teardown (freeing every module,
     pygit2's included) costs 5-15 ms here, a tenth of the gate's and commit-msg's budgets
-    (issues 5, 7). Only for the click-free commands, which have finished everything when they
-    return: their git processes are reaped, their files closed or renamed into place, their
-    sqlite transactions committed, and nothing registers atexit handlers."""
+    (issues 5, 7) and of show after new commits (issue 2). Only for the click-free commands
+    and the warm show/list, which have finished everything when they return: their git
+    processes are reaped, their files closed or renamed into place, their sqlite transactions
+    committed, and nothing registers atexit handlers."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -99,7 +100,7 @@ def main() -> None:
         except Exception:  # any surprise: the full path reports it properly
             code = None
         if code is not None:
-            sys.exit(code)
+            _leave(code)  # answered: the index is closed, the replay file written
     if argv[:2] == ["hook-impl", "prepare-commit-msg"] and _nothing_to_prepare():
         sys.exit(0)
     # CI's pre-flight gate (issue 5: <= 100 ms), a rollback during an incident (issue 3: <= 300

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NewType
 
@@ -204,41 +204,69 @@ class Running:
 
     def result(self, ok: frozenset[int] = OK0) -> GitResult:
         """Wait for git; its output, or GitFailed unless its exit code is in ok."""
-        import select  # noqa: PLC0415
-
         out: list[bytes] = []
         err: list[bytes] = []
-        sinks = {self._out: out, self._err: err}
-        if self._hold and self._in >= 0:  # never sent: git gets end of input, not a deadlock
-            self._hold = False
-            self._feed()
         try:
-            poller = select.poll()
-            for fd in sinks:
-                poller.register(fd, select.POLLIN)
-            if self._in >= 0:
-                poller.register(self._in, select.POLLOUT)
-            while sinks:
-                for fd, _ in poller.poll():
-                    if fd == self._in:
-                        self._feed()
-                        if self._in < 0:
-                            poller.unregister(fd)
-                        continue
-                    data = os.read(fd, 65536)
-                    if data:
-                        sinks[fd].append(data)
-                    else:
-                        poller.unregister(fd)
-                        del sinks[fd]
-            code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
-            self._pid = 0  # reaped: its number may belong to another process from now on
+            for fd, data in self._pump():
+                (out if fd == self._out else err).append(data)
+            return self._finish(ok, b"".join(out), b"".join(err))
         except BaseException:  # ^C: do not leave git running behind us
             self.kill()
             raise
         finally:
             self._close()
-        stdout, stderr = b"".join(out), b"".join(err)
+
+    def stream(self, ok: frozenset[int] = OK0) -> Iterator[bytes]:
+        """git's stdout as it arrives; GitFailed at the end unless its exit code is in ok.
+
+        A consumer that stops early (closes the generator, or leaves its for loop and drops
+        it) kills git: a history walk is read only as far as it is needed.
+        """
+        err: list[bytes] = []
+        try:
+            for fd, data in self._pump():
+                if fd == self._out:
+                    yield data
+                else:
+                    err.append(data)
+            self._finish(ok, b"", b"".join(err))
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self._close()
+
+    def _pump(self) -> Iterator[tuple[int, bytes]]:
+        """(fd, bytes) as git writes them, feeding its stdin meanwhile: one poll() loop, so git
+        never blocks on a full pipe while we block on another."""
+        import select  # noqa: PLC0415
+
+        if self._hold and self._in >= 0:  # never sent: git gets end of input, not a deadlock
+            self._hold = False
+            self._feed()
+        poller = select.poll()
+        outputs = {self._out, self._err}
+        for fd in outputs:
+            poller.register(fd, select.POLLIN)
+        if self._in >= 0:
+            poller.register(self._in, select.POLLOUT)
+        while outputs:
+            for fd, _ in poller.poll():
+                if fd == self._in:
+                    self._feed()
+                    if self._in < 0:
+                        poller.unregister(fd)
+                    continue
+                data = os.read(fd, 65536)
+                if data:
+                    yield fd, data
+                else:
+                    poller.unregister(fd)
+                    outputs.discard(fd)
+
+    def _finish(self, ok: frozenset[int], stdout: bytes, stderr: bytes) -> GitResult:
+        code = os.waitstatus_to_exitcode(os.waitpid(self._pid, 0)[1])
+        self._pid = 0  # reaped: its number may belong to another process from now on
         if code not in ok:
             raise GitFailed(self.argv, code, stdout, stderr)
         return GitResult(self.argv, code, stdout, stderr)
@@ -288,27 +316,6 @@ def run_streaming(
     if code not in ok:
         raise GitFailed(argv, code, stdout, stderr)
     return GitResult(argv, code, stdout, stderr)
-
-
-def popen_lines(*args: str, repo: Path, stdin: bytes | None = None) -> subprocess.Popen[bytes]:
-    """Start a long git process whose stdout the caller streams (large history walks)."""
-    argv = ("git", *args)
-    for tracer in _tracers:
-        tracer(argv)
-    import subprocess  # noqa: PLC0415 - spawn() covers the common calls without it
-
-    proc = subprocess.Popen(
-        argv,
-        cwd=repo,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=git_env(),
-    )
-    if stdin is not None and proc.stdin is not None:
-        proc.stdin.write(stdin)
-        proc.stdin.close()
-    return proc
 
 
 class Pending:
@@ -505,29 +512,44 @@ def read_refs(repo: Path, refs: Iterable[str]) -> dict[str, Oid]:
 
 def cat_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
     """Contents of `<rev>:<path>` blobs in one `cat-file --batch`; None for a missing one."""
-    items = list(specs)
-    if not items:
-        return []
-    if any("\n" in s for s in items):
-        raise ValueError("object names must not contain newlines")
-    res = run("cat-file", "--batch", repo=repo, stdin="".join(f"{s}\n" for s in items).encode())
-    data = res.stdout
-    out: list[bytes | None] = []
-    pos = 0
-    for _ in items:
-        end = data.index(b"\n", pos)
-        header = data[pos:end].split(b" ")
-        pos = end + 1
-        if len(header) == 3 and header[1] == b"blob":
-            size = int(header[2])
-            out.append(data[pos:pos + size])
-            pos += size + 1
-        elif len(header) == 3:  # not a blob (a tree at that path): skip its contents
-            pos += int(header[2]) + 1
-            out.append(None)
-        else:  # "<spec> missing" or "<spec> ambiguous"
-            out.append(None)
-    return out
+    return BlobRead(repo, specs).contents()
+
+
+class BlobRead:
+    """`git cat-file --batch` of `<rev>:<path>` specs, started now; contents() waits for it."""
+
+    def __init__(self, repo: Path, specs: Iterable[str]) -> None:
+        self.items = list(specs)
+        if any("\n" in s for s in self.items):
+            raise ValueError("object names must not contain newlines")
+        self._running = spawn("cat-file", "--batch", repo=repo, stdin="".join(
+            f"{s}\n" for s in self.items).encode()) if self.items else None
+
+    def contents(self) -> list[bytes | None]:
+        """Each spec's blob, or None when it is missing or not a blob (a tree at that path)."""
+        if self._running is None:
+            return []
+        data = self._running.result().stdout
+        out: list[bytes | None] = []
+        pos = 0
+        for _ in self.items:
+            end = data.index(b"\n", pos)
+            header = data[pos:end].split(b" ")
+            pos = end + 1
+            if len(header) == 3 and header[1] == b"blob":
+                size = int(header[2])
+                out.append(data[pos:pos + size])
+                pos += size + 1
+            elif len(header) == 3:  # not a blob: skip its contents
+                pos += int(header[2]) + 1
+                out.append(None)
+            else:  # "<spec> missing" or "<spec> ambiguous"
+                out.append(None)
+        return out
+
+    def discard(self) -> None:
+        if self._running is not None:
+            self._running.kill()
 
 
 def start_log_verified(repo: Path, allowed_signers: str, revs: Iterable[str], fmt: str, *,

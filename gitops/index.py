@@ -11,7 +11,6 @@ runs never corrupt it and never apply the same commits twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gitops.digest import sha256_hex
 from gitops.errors import IndexUnavailable
 from gitops.history import (
     SOURCE_LEDGER,
@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 # 6: changes keep both sides (mode and blob id) of each change, from `git log --raw`, keyed by
 #    commit (a build appends rows in commit order; by path is the secondary index); recipes
 #    keep the protected marker and the names each provides (a JSON list).
-SCHEMA_VERSION = "6"
+# 7: the recipe tables describe meta recipes_tip, which an incremental update leaves behind
+#    (refresh_recipes brings it to the tip); a version-6 reader would take them for the tip's.
+SCHEMA_VERSION = "7"
 APPLICATION_ID = 0x47425431  # "GBT1"
 TOOL = "git-batch history index"
 
@@ -84,7 +86,7 @@ CREATE INDEX IF NOT EXISTS recipes_bad ON recipes(path) WHERE ok = 0;
 
 
 def index_path(common_dir: Path, base_ref: str) -> Path:
-    digest = hashlib.sha256(base_ref.encode()).hexdigest()[:12]
+    digest = sha256_hex(base_ref.encode())[:12]
     return common_dir / "git-batch" / f"index-{digest}.sqlite"
 
 
@@ -161,6 +163,11 @@ class Index:
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
+
+    def recipes_tip(self) -> str | None:
+        """The commit the recipe tables describe: the indexed tip once refresh_recipes() has
+        run since the last incremental update."""
+        return self.meta("recipes_tip")
 
     def is_fresh(self, want: Freshness) -> bool:
         return (
@@ -490,32 +497,46 @@ def _derive_ledger_marks(conn: sqlite3.Connection) -> None:
         "AND m.kind = 'member' AND m.seq = c.seq)", (SOURCE_LEDGER,))
 
 
-def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
-                     paths: list[str] | None) -> None:
+class _RecipeRead:
+    """The recipes whose table rows must be rewritten, and `cat-file` reading them at tip,
+    started at once (an incremental update writes its commits meanwhile)."""
+
+    def __init__(self, repo: RepoInfo, cfg: Config, tip: str, paths: list[str] | None) -> None:
+        """paths None: every recipe at tip (a full build); otherwise the paths new commits
+        changed."""
+        from gitops import gitcli  # noqa: PLC0415
+
+        self.everything = paths is None
+        if paths is None:
+            listing = gitcli.run("ls-tree", "-r", "-z", "--full-tree", tip,
+                                 repo=repo.path).stdout
+            paths = [entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
+                     for entry in listing.split(b"\0") if b"\t" in entry]
+        # cat-file --batch reads one name per line
+        self.paths = [p for p in paths
+                      if p.endswith(".toml") and "\n" not in p and cfg.is_managed(p)]
+        self.blobs = gitcli.BlobRead(repo.path, (f"{tip}:{p}" for p in self.paths))
+
+
+def _refresh_recipes(conn: sqlite3.Connection, cfg: Config, read: _RecipeRead) -> None:
     """Keep the recipes at the indexed tip (name, aliases, dependencies) for the dependency
     check of a revert: a lookup here replaces a `git grep` over every recipe (1 s measured on
-    the 200k demo). paths None: all of them; otherwise the paths new commits changed."""
-    from gitops import gitcli, recipes  # noqa: PLC0415
+    the 200k demo)."""
+    from gitops import recipes  # noqa: PLC0415
 
-    def wanted(path: str) -> bool:  # cat-file --batch reads one name per line
-        return path.endswith(".toml") and "\n" not in path and cfg.is_managed(path)
-
-    if paths is None:
+    blobs = read.blobs.contents()  # first: nothing of git's is left running if a write fails
+    if read.everything:
         conn.execute("DELETE FROM recipes")
         conn.execute("DELETE FROM recipe_names")
-        listing = gitcli.run("ls-tree", "-r", "-z", "--full-tree", tip, repo=repo.path).stdout
-        paths = [entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
-                 for entry in listing.split(b"\0") if b"\t" in entry]
-    paths = [p for p in paths if wanted(p)]
-    for chunk in _chunks(paths):
-        marks = ",".join("?" * len(chunk))
-        conn.execute(f"DELETE FROM recipes WHERE path IN ({marks})", chunk)  # noqa: S608
-        conn.execute(f"DELETE FROM recipe_names WHERE path IN ({marks})", chunk)  # noqa: S608
+    else:
+        for chunk in _chunks(read.paths):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM recipes WHERE path IN ({marks})", chunk)  # noqa: S608
+            conn.execute(f"DELETE FROM recipe_names WHERE path IN ({marks})", chunk)  # noqa: S608
     r = cfg.recipes
     rows: list[tuple[str, int, int, str]] = []
     names: list[tuple[str, str, str]] = []
-    contents = gitcli.cat_blobs(repo.path, (f"{tip}:{p}" for p in paths))
-    for path, data in zip(paths, contents, strict=True):
+    for path, data in zip(read.paths, blobs, strict=True):
         if data is None:  # deleted at the tip (or not a file)
             continue
         parsed = recipes.parse_recipe(path, data, dependency_fields=r.dependency_fields,
@@ -530,6 +551,48 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
         names += [(n, path, "depends") for n in set(parsed.dependencies)]
     conn.executemany("INSERT INTO recipes VALUES (?, ?, ?, ?)", rows)
     conn.executemany("INSERT INTO recipe_names VALUES (?, ?, ?)", names)
+
+
+def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
+    """Bring the recipe tables from the commit they describe to the indexed tip; False when
+    the index could not be written (the caller then reads the recipes from git).
+
+    The recipes to read again are exactly those whose blob differs between the two commits
+    (one `git diff-tree`), not those the new commits' first-parent diffs name: a merge that
+    keeps one side's version of a file names no change of it, yet the tip's version differs
+    from the one the tables hold.
+    """
+    from gitops import gitcli  # noqa: PLC0415
+
+    try:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    except sqlite3.DatabaseError:
+        return False
+    try:
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("BEGIN IMMEDIATE")
+        idx = Index(conn, path)
+        tip, since = idx.meta("tip"), idx.recipes_tip()
+        if tip is None:
+            conn.execute("ROLLBACK")
+            return False
+        if since != tip:
+            paths: list[str] | None = None  # everything, when the old commit is gone
+            if since is not None and gitcli.object_exists(repo.path, gitcli.Oid(since)):
+                diff = gitcli.run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
+                                  since, tip, repo=repo.path).stdout
+                paths = sorted({p.decode("utf-8", "surrogateescape")
+                                for p in diff.split(b"\0") if p})
+            _refresh_recipes(conn, cfg, _RecipeRead(repo, cfg, tip, paths))
+            _set_meta(conn, {"recipes_tip": tip})
+        conn.execute("COMMIT")
+        return True
+    except sqlite3.DatabaseError:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return False
+    finally:
+        conn.close()
 
 
 def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
@@ -568,12 +631,12 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
             writer.flush()
             _script(conn, INDEXES)
             _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
-            _refresh_recipes(conn, repo, cfg, want.tip, None)
+            _refresh_recipes(conn, cfg, _RecipeRead(repo, cfg, want.tip, None))
             _refresh_ledger(conn, repo, cfg, warn)
             _set_meta(conn, {"tool": TOOL, "schema_version": SCHEMA_VERSION,
                              "fingerprint": want.fingerprint, "base_ref": want.base_ref,
-                             "tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
-                             "commits": str(count)})
+                             "tip": want.tip, "recipes_tip": want.tip, "pulls": want.pulls,
+                             "ledger": want.ledger, "commits": str(count)})
             conn.execute("COMMIT")
             if progress:
                 progress(count, count)
@@ -615,72 +678,59 @@ def _records_parallel(repo: RepoInfo, oids: list[str], workers: int = 2) -> Iter
         yield from parse_log(job.result().stdout)
 
 
-def _new_commits(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
-                 ) -> list[str] | None:
-    """Commits reachable from tip that the index lacks, oldest first (parents before children);
-    None when old is not among tip's ancestors.
+def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
+                 ) -> list[Record] | None:
+    """Full records of the commits reachable from tip that the index lacks, oldest first
+    (parents before children); None when old is not among tip's ancestors.
 
     `git log tip ^old` is not used: without a commit-graph, git must walk the whole history to
     settle the negative ref when merges bring in old side branches (1.5 s on the 200k demo).
-    Instead rev-list streams from tip and we stop reading as soon as every open path has reached
-    a commit the index already holds.
+    Instead one `git log` (records with their changes) streams from tip, and we stop reading,
+    and stop git, as soon as every open path has reached a commit the index already holds.
     """
     from gitops import gitcli  # noqa: PLC0415
+    from gitops.scan import LOG_DIFF, LOG_FORMAT, parse_log_stream  # noqa: PLC0415
 
     def indexed(oid: str) -> bool:
         return conn.execute("SELECT 1 FROM commits WHERE oid = ?", (oid,)).fetchone() is not None
 
-    proc = gitcli.popen_lines("rev-list", "--parents", tip, repo=repo.path)
-    assert proc.stdout is not None
-    parents: dict[str, list[str]] = {}
+    walk = gitcli.spawn("log", LOG_FORMAT, *LOG_DIFF, tip, "--", repo=repo.path)
+    found: dict[str, Record] = {}
     needed = {tip}
     reached_old = False
     try:
-        for raw in proc.stdout:
-            oid, *ps = raw.decode().split()
+        for rec in parse_log_stream(walk.stream()):
+            oid = rec.info.oid
             if oid not in needed:
                 continue
             needed.discard(oid)
             if oid == old:
                 reached_old = True
             if not indexed(oid):
-                parents[oid] = ps
-                needed.update(p for p in ps if p not in parents)
+                found[oid] = rec
+                needed.update(p for p in rec.info.parents if p not in found)
             if not needed:
                 break
     finally:
-        proc.kill()
-        proc.wait()
+        walk.kill()  # read as far as needed: git stops here
     if not reached_old:
         # Also when clock skew let a parent through before its child: a rebuild is always safe.
         return None
-    order: list[str] = []
+    order: list[Record] = []
     done: set[str] = set()
-    for start in parents:  # depth-first post-order: parents first
+    for start in found:  # depth-first post-order: parents first
         stack = [(start, False)]
         while stack:
             oid, expanded = stack.pop()
-            if oid in done or oid not in parents:
+            if oid in done or oid not in found:
                 continue
             if expanded:
                 done.add(oid)
-                order.append(oid)
+                order.append(found[oid])
                 continue
             stack.append((oid, True))
-            stack.extend((p, False) for p in parents[oid] if p not in done)
+            stack.extend((p, False) for p in found[oid].info.parents if p not in done)
     return order
-
-
-def _records(repo: RepoInfo, oids: list[str]) -> Iterator[Record]:
-    """Full records (message and first-parent changes) of exactly these commits."""
-    from gitops import gitcli  # noqa: PLC0415
-    from gitops.scan import LOG_DIFF, LOG_FORMAT, parse_log  # noqa: PLC0415
-
-    if not oids:
-        return iter(())
-    data = gitcli.run("log", "--no-walk=unsorted", "--stdin", LOG_FORMAT, *LOG_DIFF,
-                      repo=repo.path, stdin=("\n".join(oids) + "\n").encode()).stdout
-    return parse_log(data)
 
 
 def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
@@ -704,20 +754,19 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
             return False
         new_oids: set[str] = set()
         if old != want.tip:
-            fresh = _new_commits(conn, repo, old, want.tip)
+            fresh = _new_records(conn, repo, old, want.tip)
             if fresh is None:  # the stored tip is no longer in the base's history: rewritten
                 conn.execute("ROLLBACK")
                 return False
-            records = {r.info.oid: r for r in _records(repo, fresh)}
             (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
-            writer = _Writer(conn, cfg, (c.path for r in records.values() for c in r.changes))
-            touched: set[str] = set()
-            for offset, oid in enumerate(fresh, start=1):
-                writer.add(top + offset, records[oid])
-                new_oids.add(oid)
-                touched.update(c.path for c in records[oid].changes)
+            writer = _Writer(conn, cfg, (c.path for r in fresh for c in r.changes))
+            for offset, rec in enumerate(fresh, start=1):
+                writer.add(top + offset, rec)
+                new_oids.add(rec.info.oid)
             writer.flush()
-            _refresh_recipes(conn, repo, cfg, want.tip, sorted(touched))
+            # The recipe tables stay at the commit they describe (meta recipes_tip): only
+            # revert and inflight read them, and they bring them up to date first
+            # (refresh_recipes). A show or list after new commits parses no TOML (issue 2).
         pulls = json.loads(want.pulls)
         if idx.meta("pulls") != want.pulls or _pull_sets_changed(conn, new_oids, pulls):
             _refresh_pulls(conn, repo, cfg, want.tip, pulls)

@@ -829,7 +829,7 @@ def stale(ctx: Context, limit: timedelta) -> StaleReport:
     """Batch branches (their own commits carry a batch id) open longer than limit."""
     tgt = lookup.target(ctx)
     base = tgt.want.tip
-    idx = lookup.ensure_index(ctx, tgt)
+    idx = lookup.ensure_index(ctx, tgt, recipes=False)
     assert idx is not None
     try:
         on_base = _OnBase(idx)

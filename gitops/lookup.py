@@ -74,9 +74,33 @@ def ref_values(repo: repoinfo.RepoInfo, refs: Iterable[str]) -> list[Oid | None]
 
 
 def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
-                 warn: Warn = _stderr, rebuild: bool = False, build: bool = True
-                 ) -> Index | None:
-    """An index that reflects the base branch now: reused, updated or (if build) rebuilt."""
+                 warn: Warn = _stderr, rebuild: bool = False, build: bool = True,
+                 recipes: bool = True) -> Index | None:
+    """An index that reflects the base branch now: reused, updated or (if build) rebuilt.
+
+    recipes: also bring its recipe tables to the tip (an incremental update leaves them where
+    they were; revert and inflight read them, show and list do not)."""
+    idx = _ensure_history(ctx, tgt, progress=progress, warn=warn, rebuild=rebuild, build=build)
+    if idx is None or not recipes or idx.recipes_tip() == idx.meta("tip"):
+        return idx
+    idx.close()
+    path = index_mod.index_path(ctx.repo.common_dir, tgt.base_ref)
+    if index_mod.refresh_recipes(ctx.repo, ctx.config, path):
+        reopened = Index.open(path)
+        if reopened is not None:
+            return reopened
+    if not build:
+        return None
+    warn("git-batch: could not bring the history index's recipe tables up to date; "
+         "rebuilding the history index.")
+    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=progress, warn=warn)
+    built = Index.open(path)
+    assert built is not None, "a freshly built index must open"
+    return built
+
+
+def _ensure_history(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None,
+                    warn: Warn, rebuild: bool, build: bool) -> Index | None:
     path = index_mod.index_path(ctx.repo.common_dir, tgt.base_ref)
     if not rebuild:
         existing = Index.open(path)
@@ -121,7 +145,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
     tgt = target(ctx)
     # A single query never pays for a full build (about 5x one git log): without a usable index
     # it asks git directly, which costs about one git log. list and index build it.
-    idx = ensure_index(ctx, tgt, build=False) if use_index else None
+    idx = ensure_index(ctx, tgt, build=False, recipes=False) if use_index else None
     if idx is not None:
         try:
             report = idx.report(batch_id, ctx.config.is_managed)
@@ -139,7 +163,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
 
 def list_batches(ctx: Context) -> list[BatchSummary]:
     tgt = target(ctx)
-    idx = ensure_index(ctx, tgt)
+    idx = ensure_index(ctx, tgt, recipes=False)
     assert idx is not None
     try:
         return idx.summaries(ctx.config.is_managed)

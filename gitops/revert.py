@@ -452,7 +452,8 @@ def _head_facts(repo: Repo, cfg: Config, idx: Index, target: str,
 
 def _reflects(idx: Index, cfg: Config, commit: str) -> bool:
     """Whether the index's recipe tables describe commit with these settings."""
-    return idx.meta("tip") == commit and idx.meta("fingerprint") == cfg.history_fingerprint()
+    return (idx.meta("tip") == commit and idx.recipes_tip() == commit
+            and idx.meta("fingerprint") == cfg.history_fingerprint())
 
 
 def _target(ctx: Context, tgt: lookup.Target, opts: Options) -> tuple[str, str]:

@@ -8,7 +8,7 @@ differential-tested against `git interpret-trailers`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from gitops import gitcli, trailers
 from gitops.config import Config, pull_prefix, pull_ref_regex
@@ -66,45 +66,81 @@ def _decode(raw: bytes) -> str:
 
 def parse_log(data: bytes) -> Iterator[Record]:
     """Records from `git log LOG_FORMAT [LOG_DIFF]` output."""
-    tokens = data.split(b"\0")
-    i = 0
+    records, _used = _parse_tokens(data.split(b"\0"), final=True)
+    return iter(records)
+
+
+def parse_log_stream(chunks: Iterable[bytes]) -> Iterator[Record]:
+    """The records of parse_log(b"".join(chunks)), each as soon as the bytes after it arrive.
+
+    Parsing is by position, as in parse_log, never by searching for a separator, so no message
+    or path can make a record end early; a record is complete once the token after its change
+    list (the next record's start) is there.
+    """
+    tokens: list[bytes] = []
+    partial = b""
+    for chunk in chunks:
+        parts = (partial + chunk).split(b"\0")
+        partial = parts.pop()  # after the last NUL: not a whole token yet
+        tokens += parts
+        if not any(t[:1] == b"\x1e" for t in parts):
+            continue  # no record started: none ended either (a long change list goes on)
+        records, used = _parse_tokens(tokens, final=False)
+        del tokens[:used]
+        yield from records
+    tokens.append(partial)
+    records, _used = _parse_tokens(tokens, final=True)
+    yield from records
+
+
+def _parse_tokens(tokens: list[bytes], *, final: bool) -> tuple[list[Record], int]:
+    """Records from NUL-separated tokens, and how many tokens they used. Unless final, a record
+    whose change list may go on in tokens not read yet is left for the next call."""
+    out: list[Record] = []
+    i = used = 0
     n = len(tokens)
     while i < n:
         head = tokens[i]
         if not head.startswith(b"\x1e"):
             i += 1
+            used = i
             continue
         if i + 7 > n:
             break
-        oid = _decode(head[1:])
-        parents = tuple(_decode(tokens[i + 1]).split())
-        author, email = _decode(tokens[i + 2]), _decode(tokens[i + 3])
-        time = int(tokens[i + 4] or b"0")
-        ctime = int(tokens[i + 5] or b"0")
-        message = _decode(tokens[i + 6])
-        i += 7
-        changes: list[Change] = []
+        j = i + 7
         # the empty token closing the format, then (change, path) pairs until the next record:
         # ":<old mode> <new mode> <old id> <new id> <status>" with --raw, "<status>" with
         # --name-status (both parsed: callers may pass either)
-        if i < n and tokens[i] == b"":
-            i += 1
-        while i + 1 < n:
-            tok = tokens[i]
+        if j < n and tokens[j] == b"":
+            j += 1
+        changes: list[Change] = []
+        ended = False
+        while j < n:
+            tok = tokens[j]
             if tok.startswith(b"\x1e"):
+                ended = True
                 break
+            if j + 1 == n:
+                break  # a change whose path is not there (yet), or the closing empty token
             tok = tok.lstrip(b"\n")
             if tok.startswith(b":"):
                 status = tok[tok.rfind(b" ") + 1:][:1]  # the last field (a score may follow)
-                changes.append(Change(_decode(status), _decode(tokens[i + 1]), tok))
+                changes.append(Change(_decode(status), _decode(tokens[j + 1]), tok))
             elif tok[:1] in _STATUS:
-                changes.append(Change(_decode(tok[:1]), _decode(tokens[i + 1])))
+                changes.append(Change(_decode(tok[:1]), _decode(tokens[j + 1])))
             else:
+                ended = True
                 break
-            i += 2
-        subject = message.split("\n", 1)[0].strip()
-        info = CommitInfo(oid, parents, author, email, time, subject)
-        yield Record(info, message, tuple(changes), ctime)
+            j += 2
+        if not (ended or final):
+            break
+        message = _decode(tokens[i + 6])
+        info = CommitInfo(_decode(head[1:]), tuple(_decode(tokens[i + 1]).split()),
+                          _decode(tokens[i + 2]), _decode(tokens[i + 3]),
+                          int(tokens[i + 4] or b"0"), message.split("\n", 1)[0].strip())
+        out.append(Record(info, message, tuple(changes), int(tokens[i + 5] or b"0")))
+        i = used = j
+    return out, used
 
 
 class Classifier:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,3 +176,21 @@ def test_replayed_answers_follow_every_input(registry: Repo) -> None:
 
 def test_warm_module_uses_the_config_filename() -> None:
     assert warm.CONFIG_FILENAME == config.CONFIG_FILENAME
+
+
+def test_show_after_new_commits_updates_the_index_without_heavy_modules(registry: Repo) -> None:
+    """The incremental update runs in fastpath: one streamed `git log`, no subprocess, click,
+    pygit2 or OpenSSL (issue 2: show after 100 new commits <= 100 ms)."""
+    assert run(registry.path, "index").returncode == 0
+    registry.commit(f"more\n\nBatch-Id: {B1}\n", {"recipes/b/beta.toml": "b\n"})
+    code = ("import sys, io, contextlib\nfrom gitops import fastpath\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            f"    code = fastpath.run(['show', '{B1}', '--json'])\n"
+            "heavy = ('subprocess', 'click', 'pygit2', '_hashlib', 'hashlib')\n"
+            "print(code, [m for m in heavy if m in sys.modules])\n"
+            "print(out.getvalue())")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=registry.path, capture_output=True,
+                          text=True, check=True, env=cli_env())
+    first, _, doc = proc.stdout.partition("\n")
+    assert first == "0 []"
+    assert [c["subject"] for c in json.loads(doc)["commits"]] == ["add alpha", "more"]
