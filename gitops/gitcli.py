@@ -334,6 +334,12 @@ class Pending:
     def _collect(self, stdin: bytes | None) -> None:
         self._out = self._proc.communicate(stdin)
 
+    def kill(self) -> None:
+        """Stop git if it still runs (its answer is not wanted any more) and wait for it."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._thread.join()
+
     def result(self, ok: frozenset[int] = OK0) -> GitResult:
         self._thread.join()
         out, err = self._out

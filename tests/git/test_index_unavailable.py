@@ -31,3 +31,24 @@ def test_index_dir_taken_by_a_file_is_index_unavailable(registry: Repo) -> None:
     # show never needs the index: it answers from git
     assert git_batch(registry.path, "show", "2026-03-03-001").returncode == 0
     assert (registry.path / ".git" / "git-batch").read_text() == "not a directory\n"
+
+
+def test_a_build_that_fails_midway_leaves_no_git_and_no_file(
+        registry: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_full starts its history walks before it reads the recipes; when that fails, the
+    walks are stopped and reaped, and neither the index nor its temporary file is left."""
+    import gc  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from gitops import recipes  # noqa: PLC0415
+
+    def broken(*_args: object, **_kw: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(recipes, "parse_recipe", broken)
+    with pytest.raises(IndexUnavailable, match="No space left"):
+        lookup.list_batches(load_context(str(registry.path), None, None, {}))
+    assert not list((registry.path / ".git" / "git-batch").glob("index-*"))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+    assert gc.isenabled()
