@@ -345,9 +345,25 @@ def start_grep_walks(repo: RepoInfo, tip: Oid, batch_id: str) -> list[gitcli.Pen
 
 def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> BatchReport | None:
     """One batch's report straight from git, without the index (about one `git log`)."""
-    pulls = list_pulls(repo, cfg)
     # The base walk runs (in two halves, on a long history) while the pull request walk runs.
     base_walks = start_grep_walks(repo, base_tip, batch_id)
+    # With one walk, the other core lists the graph meanwhile, so that the later edits need no
+    # walk of their own afterwards (commits_after; without a commit-graph that walk parses
+    # every commit again: 0.7 s on the 200k demo).
+    listing = (gitcli.start("rev-list", "--topo-order", "--parents", base_tip, repo=repo.path)
+               if len(base_walks) == 1 else None)
+    try:
+        return _cold_report(repo, cfg, base_tip, batch_id, base_walks=base_walks,
+                            listing=listing)
+    finally:
+        for job in (*base_walks, *([listing] if listing else [])):
+            job.kill()  # on an error or without members; otherwise they are done
+
+
+def _cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str, *,
+                 base_walks: list[gitcli.Pending], listing: gitcli.Pending | None
+                 ) -> BatchReport | None:
+    pulls = list_pulls(repo, cfg)
     carried = pulls_carrying(repo, cfg, base_tip, pulls, batch_id)
     heads = {n: oid for oid, ns in _pull_numbers(cfg, pulls).items() for n in ns}
     squashes: list[Record] = []
@@ -390,7 +406,7 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
     # Asked while the later-edit walk runs; used only when that range is too long to name.
     since = ChangedSince(repo, cfg, base_tip, members)
     try:
-        later, complete = later_edits(repo, cfg, base_tip, members)
+        later, complete = later_edits(repo, cfg, base_tip, members, listing)
         report = build_report(batch_id, members=members, events=events, later_edits=later,
                               ecosystems=ecosystems, is_managed=cfg.is_managed)
         if complete:
@@ -459,10 +475,12 @@ def known_ids(repo: RepoInfo, cfg: Config, base_tip: Oid) -> set[str]:
     return found
 
 
-def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member]
-                ) -> tuple[list[LaterEdit], bool]:
+def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member],
+                listing: gitcli.Pending | None = None) -> tuple[list[LaterEdit], bool]:
     """Non-merge commits after the batch's first commit (not its ancestors) that touch its
-    managed paths, and whether the list is complete (see COLD_LATER_EDIT_LIMIT)."""
+    managed paths, and whether the list is complete (see COLD_LATER_EDIT_LIMIT).
+
+    listing: `git rev-list --topo-order --parents base_tip`, started earlier (commits_after)."""
     first = min(members, key=lambda m: m.seq)
     post: dict[str, str] = {}  # path -> the last member commit that touched it
     for m in sorted(members, key=lambda m: m.seq):
@@ -471,10 +489,15 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
                 post[ch.path] = m.commit.oid
     if not post:
         return [], True
-    # One walk: merges are left out as in Index.report (the side branch's commits are the edits).
-    # --max-count: past the limit only "more" matters (git still settles the range first).
-    revs = gitcli.run("rev-list", "--no-merges", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
-                      base_tip, f"^{first.commit.oid}", repo=repo.path).text.split()
+    # Merges are left out as in Index.report (the side branch's commits are the edits).
+    after = (commits_after(listing.result().stdout, first.commit.oid, COLD_LATER_EDIT_LIMIT)
+             if listing is not None else None)
+    if after is None:
+        # --max-count: past the limit only "more" matters (git still settles the range first)
+        revs = gitcli.run("rev-list", "--no-merges", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
+                          base_tip, f"^{first.commit.oid}", repo=repo.path).text.split()
+    else:
+        revs = after
     if len(revs) > COLD_LATER_EDIT_LIMIT:
         return [], False
     if not revs:
@@ -502,6 +525,35 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
         return [], True
     infos = commit_infos(repo, list(touched))
     return [LaterEdit(p, infos[oid]) for oid, ps in touched.items() for p in ps], True
+
+
+def commits_after(listing: bytes, first: str, limit: int) -> list[str] | None:
+    """The non-merge commits of `rev-list base_tip ^first`, worked out from listing (`git
+    rev-list --topo-order --parents base_tip`); more than limit of them when that many are
+    certain (the list is then cut short); None when first is not listed.
+
+    In topological order every descendant of a commit comes before it and every ancestor after
+    it, so the commits before first are all in the range: past the limit, nothing else needs
+    reading. Otherwise first's ancestors are marked in one pass down the rest of the list, and
+    the range is everything else.
+    """
+    lines = listing.split(b"\n")
+    ids = [line[:40] for line in lines]
+    key = first.encode()
+    try:
+        pos = ids.index(key)
+    except ValueError:
+        return None
+    # a merge lists two or more parents: two or more spaces
+    before = [i for i, line in zip(ids[:pos], lines[:pos], strict=True) if line.count(b" ") < 2]
+    if len(before) > limit:
+        return [i.decode() for i in before[:limit + 1]]
+    ancestors = {key}
+    for line in lines[pos:]:
+        if line[:40] in ancestors:
+            ancestors.update(line[41:].split())
+    return [i.decode() for i, line in zip(ids, lines, strict=True)
+            if i and i not in ancestors and line.count(b" ") < 2]
 
 
 def commit_infos(repo: RepoInfo, oids: list[str]) -> dict[str, CommitInfo]:
