@@ -567,17 +567,10 @@ def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
     """
     from gitops import gitcli  # noqa: PLC0415
 
-    try:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    except sqlite3.DatabaseError:
-        return False
-    try:
-        conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("BEGIN IMMEDIATE")
+    def refresh(conn: sqlite3.Connection) -> bool:
         idx = Index(conn, path)
         tip, since = idx.meta("tip"), idx.recipes_tip()
         if tip is None:
-            conn.execute("ROLLBACK")
             return False
         if since != tip:
             paths: list[str] | None = None  # everything, when the old commit is gone
@@ -588,14 +581,9 @@ def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
                                 for p in diff.split(b"\0") if p})
             _refresh_recipes(conn, cfg, _RecipeRead(repo, cfg, tip, paths))
             _set_meta(conn, {"recipes_tip": tip})
-        conn.execute("COMMIT")
         return True
-    except sqlite3.DatabaseError:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        return False
-    finally:
-        conn.close()
+
+    return _write_transaction(path, refresh)
 
 
 def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
@@ -770,26 +758,17 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
                        warn: WarnFn | None = None) -> bool:
     """Append commits since the stored tip; False when a full rebuild is needed instead."""
 
-    try:
-        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-    except sqlite3.DatabaseError:
-        return False
-    try:
-        conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("BEGIN IMMEDIATE")
+    def append(conn: sqlite3.Connection) -> bool:
         idx = Index(conn, path)
         if idx.is_fresh(want):
-            conn.execute("COMMIT")
             return True  # another process did it while we waited for the lock
         old = idx.meta("tip") or ""
         if idx.meta("fingerprint") != want.fingerprint or idx.meta("base_ref") != want.base_ref:
-            conn.execute("ROLLBACK")
             return False
         new_oids: set[str] = set()
         if old != want.tip:
             fresh = _new_records(conn, repo, old, want.tip)
             if fresh is None:  # the stored tip is no longer in the base's history: rewritten
-                conn.execute("ROLLBACK")
                 return False
             (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()
             writer = _Writer(conn, cfg, (c.path for r in fresh for c in r.changes))
@@ -816,8 +795,25 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
             (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
         _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
                          "commits": str(count)})
-        conn.execute("COMMIT")
         return True
+
+    return _write_transaction(path, append)
+
+
+def _write_transaction(path: Path, work: Callable[[sqlite3.Connection], bool]) -> bool:
+    """work(conn) in one BEGIN IMMEDIATE transaction (one writer at a time; the others wait),
+    committed when it returns True, rolled back when it returns False or the database fails
+    (then False: the caller rebuilds or falls back)."""
+    try:
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    except sqlite3.DatabaseError:
+        return False
+    try:
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("BEGIN IMMEDIATE")
+        done = work(conn)
+        conn.execute("COMMIT" if done else "ROLLBACK")
+        return done
     except sqlite3.DatabaseError:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
