@@ -319,7 +319,10 @@ def run_streaming(
 
 
 class Pending:
-    """A git process running in the background; result() waits for it (see start())."""
+    """A git process running in the background; result() waits for it (see start()).
+
+    Unlike Running, a thread drains its output as it comes, so it may write megabytes (a
+    history walk) while the caller does other work instead of stalling on a full pipe."""
 
     def __init__(self, argv: tuple[str, ...], proc: subprocess.Popen[bytes],
                  stdin: bytes | None) -> None:
@@ -434,7 +437,7 @@ class BranchWrite:
     def swap(self, new: str, expected_old: str | None) -> bool:
         """Move the ref to new only if it still points at expected_old (None: must not exist);
         False when the swap was lost (update_ref_cas)."""
-        self._update.send(f"update {self.ref}\0{new}\0{expected_old or ZERO_OID}\0".encode())
+        self._update.send(_cas_line(self.ref, new, expected_old))
         return self._update.result(ok=frozenset({0, 1, 128})).returncode == 0
 
     def discard(self) -> None:
@@ -448,11 +451,14 @@ def update_ref_cas(repo: Path, ref: str, new: str, expected_old: str | None, rea
 
     One `update-ref --stdin -z` transaction (git update-ref(1)); False when the swap was lost.
     """
-    old = expected_old or ZERO_OID
-    stdin = f"update {ref}\0{new}\0{old}\0".encode()
-    res = run("update-ref", "--stdin", "-z", "-m", reason, repo=repo, stdin=stdin,
-              ok=frozenset({0, 1, 128}))
+    res = run("update-ref", "--stdin", "-z", "-m", reason, repo=repo,
+              stdin=_cas_line(ref, new, expected_old), ok=frozenset({0, 1, 128}))
     return res.returncode == 0
+
+
+def _cas_line(ref: str, new: str, expected_old: str | None) -> bytes:
+    """`update-ref --stdin -z`'s update command; the zero id: the ref must not exist yet."""
+    return f"update {ref}\0{new}\0{expected_old or ZERO_OID}\0".encode()
 
 
 def push_ref(repo: Path, remote: str, ref: str) -> None:
@@ -517,45 +523,31 @@ def read_refs(repo: Path, refs: Iterable[str]) -> dict[str, Oid]:
 
 
 def cat_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
-    """Contents of `<rev>:<path>` blobs in one `cat-file --batch`; None for a missing one."""
-    return BlobRead(repo, specs).contents()
-
-
-class BlobRead:
-    """`git cat-file --batch` of `<rev>:<path>` specs, started now; contents() waits for it."""
-
-    def __init__(self, repo: Path, specs: Iterable[str]) -> None:
-        self.items = list(specs)
-        if any("\n" in s for s in self.items):
-            raise ValueError("object names must not contain newlines")
-        self._running = spawn("cat-file", "--batch", repo=repo, stdin="".join(
-            f"{s}\n" for s in self.items).encode()) if self.items else None
-
-    def contents(self) -> list[bytes | None]:
-        """Each spec's blob, or None when it is missing or not a blob (a tree at that path)."""
-        if self._running is None:
-            return []
-        data = self._running.result().stdout
-        out: list[bytes | None] = []
-        pos = 0
-        for _ in self.items:
-            end = data.index(b"\n", pos)
-            header = data[pos:end].split(b" ")
-            pos = end + 1
-            if len(header) == 3 and header[1] == b"blob":
-                size = int(header[2])
-                out.append(data[pos:pos + size])
-                pos += size + 1
-            elif len(header) == 3:  # not a blob: skip its contents
-                pos += int(header[2]) + 1
-                out.append(None)
-            else:  # "<spec> missing" or "<spec> ambiguous"
-                out.append(None)
-        return out
-
-    def discard(self) -> None:
-        if self._running is not None:
-            self._running.kill()
+    """Contents of `<rev>:<path>` blobs in one `cat-file --batch`; None for a missing one (or
+    not a blob: a tree at that path)."""
+    items = list(specs)
+    if not items:
+        return []
+    if any("\n" in s for s in items):
+        raise ValueError("object names must not contain newlines")
+    data = run("cat-file", "--batch", repo=repo,
+               stdin="".join(f"{s}\n" for s in items).encode()).stdout
+    out: list[bytes | None] = []
+    pos = 0
+    for _ in items:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split(b" ")
+        pos = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            out.append(data[pos:pos + size])
+            pos += size + 1
+        elif len(header) == 3:  # not a blob: skip its contents
+            pos += int(header[2]) + 1
+            out.append(None)
+        else:  # "<spec> missing" or "<spec> ambiguous"
+            out.append(None)
+    return out
 
 
 def start_log_verified(repo: Path, allowed_signers: str, revs: Iterable[str], fmt: str, *,

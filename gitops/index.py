@@ -500,46 +500,31 @@ def _derive_ledger_marks(conn: sqlite3.Connection) -> None:
         "AND m.kind = 'member' AND m.seq = c.seq)", (SOURCE_LEDGER,))
 
 
-class _RecipeRead:
-    """The recipes whose table rows must be rewritten, and `cat-file` reading them at tip,
-    started at once (an incremental update writes its commits meanwhile)."""
-
-    def __init__(self, repo: RepoInfo, cfg: Config, tip: str, paths: list[str] | None) -> None:
-        """paths None: every recipe at tip (a full build); otherwise the paths new commits
-        changed."""
-        from gitops import gitcli  # noqa: PLC0415
-
-        self.everything = paths is None
-        if paths is None:
-            listing = gitcli.run("ls-tree", "-r", "-z", "--full-tree", tip,
-                                 repo=repo.path).stdout
-            paths = [entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
-                     for entry in listing.split(b"\0") if b"\t" in entry]
-        # cat-file --batch reads one name per line
-        self.paths = [p for p in paths
-                      if p.endswith(".toml") and "\n" not in p and cfg.is_managed(p)]
-        self.blobs = gitcli.BlobRead(repo.path, (f"{tip}:{p}" for p in self.paths))
-
-
-def _refresh_recipes(conn: sqlite3.Connection, cfg: Config, read: _RecipeRead) -> None:
+def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
+                     paths: list[str] | None) -> None:
     """Keep the recipes at the indexed tip (name, aliases, dependencies) for the dependency
     check of a revert: a lookup here replaces a `git grep` over every recipe (1 s measured on
-    the 200k demo)."""
-    from gitops import recipes  # noqa: PLC0415
+    the 200k demo). paths None: all of them; otherwise those that may have changed."""
+    from gitops import gitcli, recipes  # noqa: PLC0415
 
-    blobs = read.blobs.contents()  # first: nothing of git's is left running if a write fails
-    if read.everything:
+    if paths is None:
         conn.execute("DELETE FROM recipes")
         conn.execute("DELETE FROM recipe_names")
+        listing = gitcli.run("ls-tree", "-r", "-z", "--full-tree", tip, repo=repo.path).stdout
+        paths = [entry.split(b"\t", 1)[1].decode("utf-8", "surrogateescape")
+                 for entry in listing.split(b"\0") if b"\t" in entry]
     else:
-        for chunk in _chunks(read.paths):
+        for chunk in _chunks(paths):
             marks = ",".join("?" * len(chunk))
             conn.execute(f"DELETE FROM recipes WHERE path IN ({marks})", chunk)  # noqa: S608
             conn.execute(f"DELETE FROM recipe_names WHERE path IN ({marks})", chunk)  # noqa: S608
+    # cat-file --batch reads one name per line
+    paths = [p for p in paths if p.endswith(".toml") and "\n" not in p and cfg.is_managed(p)]
+    blobs = gitcli.cat_blobs(repo.path, (f"{tip}:{p}" for p in paths))
     r = cfg.recipes
     rows: list[tuple[str, int, int, str]] = []
     names: list[tuple[str, str, str]] = []
-    for path, data in zip(read.paths, blobs, strict=True):
+    for path, data in zip(paths, blobs, strict=True):
         if data is None:  # deleted at the tip (or not a file)
             continue
         parsed = recipes.parse_recipe(path, data, dependency_fields=r.dependency_fields,
@@ -558,7 +543,7 @@ def _refresh_recipes(conn: sqlite3.Connection, cfg: Config, read: _RecipeRead) -
 
 def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
     """Bring the recipe tables from the commit they describe to the indexed tip; False when
-    the index could not be written (the caller then reads the recipes from git).
+    the index could not be written (ensure_index then rebuilds it).
 
     The recipes to read again are exactly those whose blob differs between the two commits
     (one `git diff-tree`), not those the new commits' first-parent diffs name: a merge that
@@ -574,12 +559,14 @@ def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
             return False
         if since != tip:
             paths: list[str] | None = None  # everything, when the old commit is gone
-            if since is not None and gitcli.object_exists(repo.path, gitcli.Oid(since)):
+            if since is not None:
                 diff = gitcli.run("diff-tree", "-r", "-z", "--name-only", "--no-renames",
-                                  since, tip, repo=repo.path).stdout
-                paths = sorted({p.decode("utf-8", "surrogateescape")
-                                for p in diff.split(b"\0") if p})
-            _refresh_recipes(conn, cfg, _RecipeRead(repo, cfg, tip, paths))
+                                  "--end-of-options", since, tip, repo=repo.path,
+                                  ok=frozenset({0, 128}))
+                if diff.returncode == 0:
+                    paths = sorted({p.decode("utf-8", "surrogateescape")
+                                    for p in diff.stdout.split(b"\0") if p})
+            _refresh_recipes(conn, repo, cfg, tip, paths)
             _set_meta(conn, {"recipes_tip": tip})
         return True
 
@@ -620,7 +607,7 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
                 try:
                     # git works out every commit's changes on both cores meanwhile: read the
                     # recipes at the tip now (a fifth of a build, in Python)
-                    _refresh_recipes(conn, cfg, _RecipeRead(repo, cfg, want.tip, None))
+                    _refresh_recipes(conn, repo, cfg, want.tip, None)
                     for count, rec in enumerate(_records_of(walks), start=1):
                         writer.add(count, rec)
                         if count % 20000 == 0:

@@ -557,10 +557,19 @@ def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = 
     """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop.
 
     write: the branch's git processes, started before the plan (run() does; see BranchWrite);
-    apply starts them itself when not given, and stops them in every case.
+    apply starts them itself when it writes without them, and stops them in every case.
     """
     try:
-        return _apply(ctx, plan, opts, repo, write)
+        if plan.conflicts:
+            return Outcome(plan, stop="conflicts")
+        if plan.unreadable and not opts.allow_broken_deps:
+            return Outcome(plan, stop="unreadable")
+        if plan.broken and not opts.allow_broken_deps:
+            return Outcome(plan, stop="dependencies")
+        if plan.nothing_to_do or opts.dry_run:
+            return Outcome(plan)
+        write = write or _start_write(ctx.repo.path, plan.kind, plan.batch_id, opts)
+        return _write_branch(ctx, plan, opts, repo or Repo(ctx.repo.path), write)
     finally:
         if write is not None:
             write.discard()
@@ -575,20 +584,8 @@ def _branch_ref(kind: str, batch_id: str, opts: Options) -> str:
     return ref
 
 
-def _apply(ctx: Context, plan: RevertPlan, opts: Options, repo: Repo | None,
-           write: gitcli.BranchWrite | None) -> Outcome:
-    if plan.conflicts:
-        return Outcome(plan, stop="conflicts")
-    if plan.unreadable and not opts.allow_broken_deps:
-        return Outcome(plan, stop="unreadable")
-    if plan.broken and not opts.allow_broken_deps:
-        return Outcome(plan, stop="dependencies")
-    if plan.nothing_to_do or opts.dry_run:
-        return Outcome(plan)
-    path = ctx.repo.path
-    verb = "revert" if plan.kind == "revert" else "reapply"
-    if write is None:
-        write = _start_write(path, plan.kind, plan.batch_id, opts)
+def _write_branch(ctx: Context, plan: RevertPlan, opts: Options, repo: Repo,
+                  write: gitcli.BranchWrite) -> Outcome:
     ref = write.ref
     (current,) = lookup.ref_values(ctx.repo, [ref])
     if current is not None and not opts.force_branch:
@@ -596,31 +593,30 @@ def _apply(ctx: Context, plan: RevertPlan, opts: Options, repo: Repo | None,
                            hint="delete it, pass --branch OTHER, or --force-branch to replace it")
     if opts.push and (opts.push.startswith("-") or any(ord(c) < 32 for c in opts.push)):
         raise UsageError(f"--push {opts.push!r} is not a remote name.")
-    repo = repo or Repo(path)
     tree = repo.update_tree(repo.tree_of(plan.target), tree_edits(plan))
     try:
         commit = write.commit(tree, [plan.target], commit_message(plan))
     except GitFailed:
         # Asked only now, to spare the usual case a process; commit-tree settles the identity
         # before it signs anything, so nothing was signed. The trees written are unreferenced.
-        if not gitcli.has_identity(path):
+        if not gitcli.has_identity(ctx.repo.path):
             raise IdentityMissing(
                 "git does not know who you are, so it cannot write the commit.",
                 hint="git config user.name 'Your Name' && git config user.email you@example.com",
             ) from None
         raise
     if not write.swap(commit, current):
-        raise BranchExists(f"branch {ref} changed while the {verb} was being written.",
+        raise BranchExists(f"branch {ref} changed while the {plan.kind} was being written.",
                            hint="run the command again")
     if opts.push:
-        gitcli.push_ref(path, opts.push, ref)
+        gitcli.push_ref(ctx.repo.path, opts.push, ref)
     return Outcome(plan, branch=ref, commit=commit, pushed=opts.push)
 
 
-def _start_write(path: Path, kind: str, batch_id: str, opts: Options) -> gitcli.BranchWrite:
-    verb = "revert" if kind == "revert" else "reapply"
+def _start_write(path: Path, kind: Literal["revert", "reapply"], batch_id: str, opts: Options
+                 ) -> gitcli.BranchWrite:
     return gitcli.BranchWrite(path, _branch_ref(kind, batch_id, opts),
-                              f"git-batch: {verb} {batch_id}")
+                              f"git-batch: {kind} {batch_id}")
 
 
 def run(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"], opts: Options

@@ -436,17 +436,23 @@ def _landed(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> dict[s
     return {r.info.oid: r for r in parse_log(data)}
 
 
+def _last_touches(cfg: Config, members: list[Member]) -> dict[str, str]:
+    """Managed path -> the last member commit that touched it."""
+    post: dict[str, str] = {}
+    for m in sorted(members, key=lambda m: m.seq):
+        for ch in m.changes:
+            if cfg.is_managed(ch.path):
+                post[ch.path] = m.commit.oid
+    return post
+
+
 class ChangedSince:
     """Managed paths of the batch whose version at the base differs from the batch's last one
     (one cat-file process, started at once; used when later edits are not named)."""
 
     def __init__(self, repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member]
                  ) -> None:
-        post: dict[str, str] = {}
-        for m in sorted(members, key=lambda m: m.seq):
-            for ch in m.changes:
-                if cfg.is_managed(ch.path):
-                    post[ch.path] = m.commit.oid
+        post = _last_touches(cfg, members)
         self.paths = sorted(post)
         lines = "".join(f"{post[p]}:{p}\n{base_tip}:{p}\n" for p in self.paths)
         self._check = gitcli.spawn("cat-file", "--batch-check=%(objectname)", repo=repo.path,
@@ -482,11 +488,7 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
 
     listing: `git rev-list --topo-order --parents base_tip`, started earlier (commits_after)."""
     first = min(members, key=lambda m: m.seq)
-    post: dict[str, str] = {}  # path -> the last member commit that touched it
-    for m in sorted(members, key=lambda m: m.seq):
-        for ch in m.changes:
-            if cfg.is_managed(ch.path):
-                post[ch.path] = m.commit.oid
+    post = _last_touches(cfg, members)
     if not post:
         return [], True
     # Merges are left out as in Index.report (the side branch's commits are the edits).

@@ -341,3 +341,12 @@ def test_no_git_process_outlives_a_revert_that_writes_nothing(registry: Repo) ->
     assert registry.git("for-each-ref") == refs
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+    # apply() on its own starts the processes itself once it knows it writes; a branch that
+    # already exists stops it after that
+    ctx = load_context(str(registry.path), None, None, {})
+    plan = revert.prepare(ctx, B, "revert", revert.Options(allow_broken_deps=True))
+    registry.git("branch", f"batch-revert/{B}")
+    with pytest.raises(BranchExists):
+        revert.apply(ctx, plan, revert.Options(allow_broken_deps=True))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
