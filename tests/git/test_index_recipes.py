@@ -104,3 +104,21 @@ def test_a_commit_gone_from_the_repository_means_every_recipe_is_read(registry: 
         idx.close()
     assert depends == {"recipes/b/beta.toml"}
     assert providers == {"zlib": {"recipes/z/zlib.toml"}, "beta": {"recipes/b/beta.toml"}}
+
+
+def test_recipes_that_cannot_be_refreshed_mean_a_rebuild(registry: Repo,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    registry.commit("human adds gamma\n", {"recipes/g/gamma.toml": recipe("gamma", ("beta",))})
+    lookup.show(ctx_of(registry), B)  # the tables stay behind
+    monkeypatch.setattr(index_mod, "refresh_recipes", lambda *_a: False)
+    warnings: list[str] = []
+    idx = lookup.ensure_index(ctx_of(registry), lookup.target(ctx_of(registry)),
+                              warn=warnings.append)
+    assert idx is not None
+    try:
+        assert idx.recipes_tip() == idx.meta("tip") == registry.head("HEAD")
+        depends, _providers, _bad = idx.recipes_at_tip({"beta"})
+    finally:
+        idx.close()
+    assert depends == {"recipes/g/gamma.toml"}
+    assert any("recipe tables" in w and "rebuilding" in w for w in warnings)
