@@ -14,7 +14,7 @@ from pathlib import Path
 
 from gitops import config as config_mod
 from gitops import render, warm
-from gitops.config import CONFIG_FILENAME, Config, pull_prefix, pull_ref_regex
+from gitops.config import CONFIG_FILENAME, Config, pull_ref_regex
 from gitops.index import Freshness, Index, index_path, pulls_json
 from gitops.refs import GitDirs, RefReader, discover
 
@@ -47,7 +47,8 @@ def run(argv: list[str]) -> int | None:
     cfg = config_mod.apply_env(cfg, environ)
     ledger_refs = [f"refs/heads/{cfg.ops.branch}",
                    f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}"]
-    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, pull_prefix(cfg), ledger_refs)
+    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, cfg.repo.pull_ref_pattern,
+                           ledger_refs)
     if state is None:
         return None
     base = state.base

@@ -104,11 +104,10 @@ def _ref_state(ctx: Context, dirs: GitDirs) -> warm_mod.RefState | None:
     """What a replayed `list --json` answer depends on (as fastpath reads it); None (do not
     store) unless the ref files name the same base as the lookup resolves."""
     from gitops import lookup, repoinfo, warm  # noqa: PLC0415
-    from gitops.config import pull_prefix  # noqa: PLC0415
     from gitops.refs import RefReader  # noqa: PLC0415
 
     cfg = ctx.config
-    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, pull_prefix(cfg),
+    state = warm.ref_state(RefReader(dirs), cfg.repo.base_branch, cfg.repo.pull_ref_pattern,
                            list(lookup.ledger_refs(cfg)))
     try:
         return state if state and repoinfo.resolve_base(ctx.repo, cfg) == state.base else None

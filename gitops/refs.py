@@ -132,9 +132,38 @@ class RefReader:
         return (self.read("refs/remotes/origin/HEAD") or self.read("refs/heads/main")
                 or self.read("HEAD"))
 
-    def list(self, prefix: str) -> dict[str, str]:
-        """Every ref under prefix ('refs/pull/') with its oid, loose refs overriding packed."""
-        refs = {n: o for n, o in self.packed().items() if n.startswith(prefix)}
+    def list(self, spec: str) -> dict[str, str]:
+        """Every ref matching spec with its oid, loose refs overriding packed. spec: a prefix
+        ('refs/pull/'), or a pattern whose one '*' stands for part of one path component
+        ('refs/pull/*/head', as repo.pull_ref_pattern): then only the ref files it can name
+        are opened, not every directory under the prefix scanned."""
+        before, star, after = spec.partition("*")
+        if not star:
+            return self._loose_under(spec, {n: o for n, o in self.packed().items()
+                                            if n.startswith(spec)})
+        head, _, stem = before.rpartition("/")
+
+        def matches(name: str) -> bool:
+            middle = name[len(before):len(name) - len(after)]
+            return (len(name) >= len(before) + len(after) and name.startswith(before)
+                    and name.endswith(after) and "/" not in middle)
+
+        refs = {n: o for n, o in self.packed().items() if matches(n)}
+        directory = os.path.join(self.dirs.common_dir, head)
+        try:
+            names = [e.name for e in os.scandir(directory) if e.name.startswith(stem)]
+        except OSError:
+            return refs
+        deeper = after[after.find("/"):] if "/" in after else ""  # below the '*' component
+        for name in names:
+            ref = f"{head}/{name}{deeper}"
+            if matches(ref):
+                oid = _read_oid(os.path.join(directory, name + deeper))
+                if oid is not None:
+                    refs[ref] = oid
+        return refs
+
+    def _loose_under(self, prefix: str, refs: dict[str, str]) -> dict[str, str]:
         # A registry mirror can hold thousands of loose pull refs: scandir on strings.
         common = self.dirs.common_dir
         stack = [os.path.join(common, prefix)]
@@ -147,17 +176,23 @@ class RefReader:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                     continue
-                try:  # bytes and os-level calls: a third of read_text's cost per file
-                    fd = os.open(entry.path, os.O_RDONLY)
-                    try:
-                        text = os.read(fd, 128).decode("ascii", "replace").strip()
-                    finally:
-                        os.close(fd)
-                except OSError:
-                    continue
-                if is_oid(text):
-                    refs[entry.path[len(common) + 1:].replace(os.sep, "/")] = text
+                oid = _read_oid(entry.path)
+                if oid is not None:
+                    refs[entry.path[len(common) + 1:].replace(os.sep, "/")] = oid
         return refs
 
     def is_shallow(self) -> bool:
         return os.path.isfile(os.path.join(self.dirs.common_dir, "shallow"))
+
+
+def _read_oid(path: str) -> str | None:
+    """The object id in a loose ref file; None when there is none (a symref, a directory)."""
+    try:  # bytes and os-level calls: a third of read_text's cost per file
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            text = os.read(fd, 128).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    return text if is_oid(text) else None

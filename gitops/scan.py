@@ -185,7 +185,7 @@ def list_pulls(repo: RepoInfo, cfg: Config) -> dict[str, str]:
     ref files when the repository keeps them as files (every lookup and hook asks this)."""
     reader = ref_reader(repo)
     if reader is not None:
-        found = reader.list(pull_prefix(cfg))
+        found = reader.list(cfg.repo.pull_ref_pattern)
     else:
         res = gitcli.run("for-each-ref", "--format=%(objectname) %(refname)", "--end-of-options",
                          pull_prefix(cfg), repo=repo.path)

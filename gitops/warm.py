@@ -51,7 +51,7 @@ def settings_key(dirs: GitDirs, environ: Mapping[str, str], argv: list[str]) -> 
 
 
 def pulls_digest(listing: dict[str, str]) -> str:
-    """Digest of every ref under the pull request prefix (unfiltered: any change invalidates)."""
+    """Digest of every ref the pull request pattern lists (unfiltered: any change invalidates)."""
     return blake2b(repr(sorted(listing.items())).encode(), digest_size=20).hexdigest()
 
 
@@ -90,11 +90,11 @@ def replayed(dirs: GitDirs, argv: list[str], environ: Mapping[str, str]) -> str 
     head = stored.split("\n", 7)
     if len(head) != 8:
         return None
-    base_spec, base_ref, tip, prefix, pulls, ledger_refs, ledger, output = head
+    base_spec, base_ref, tip, pull_spec, pulls, ledger_refs, ledger, output = head
     reader = RefReader(dirs)
     if reader.is_shallow() or reader.base(base_spec) != (base_ref, tip):
         return None
-    if pulls_digest(reader.list(prefix)) != pulls:
+    if pulls_digest(reader.list(pull_spec)) != pulls:
         return None
     if ledger_value(reader, ledger_refs.split()) != ledger:
         return None
@@ -109,27 +109,27 @@ def ledger_value(reader: RefReader, refs: list[str]) -> str:
 class RefState:
     """The refs an answer depends on, read from the ref files before the index is checked."""
 
-    __slots__ = ("base", "base_spec", "ledger", "ledger_refs", "listing", "pull_prefix")
+    __slots__ = ("base", "base_spec", "ledger", "ledger_refs", "listing", "pull_spec")
 
     def __init__(self, reader: RefReader, base_spec: str, base: tuple[str, str],
-                 pull_prefix: str, ledger_refs: list[str]) -> None:
+                 pull_spec: str, ledger_refs: list[str]) -> None:
         self.base_spec, self.base = base_spec, base
-        self.pull_prefix, self.listing = pull_prefix, reader.list(pull_prefix)
+        self.pull_spec, self.listing = pull_spec, reader.list(pull_spec)
         self.ledger_refs, self.ledger = ledger_refs, ledger_value(reader, ledger_refs)
 
 
-def ref_state(reader: RefReader, base_spec: str, pull_prefix: str, ledger_refs: list[str]
+def ref_state(reader: RefReader, base_spec: str, pull_spec: str, ledger_refs: list[str]
               ) -> RefState | None:
     """RefState, or None when the files do not settle it (shallow clone, no such base)."""
     base = None if reader.is_shallow() else reader.base(base_spec)
-    return None if base is None else RefState(reader, base_spec, base, pull_prefix, ledger_refs)
+    return None if base is None else RefState(reader, base_spec, base, pull_spec, ledger_refs)
 
 
 def store(dirs: GitDirs, argv: list[str], state: RefState, output: str) -> None:
     """Remember an answer computed from a fresh index, with the ref state it was computed
     from; never fails the command."""
     key = settings_key(dirs, os.environ, argv)
-    fields = (state.base_spec, state.base[0], state.base[1], state.pull_prefix,
+    fields = (state.base_spec, state.base[0], state.base[1], state.pull_spec,
               pulls_digest(state.listing), " ".join(state.ledger_refs), state.ledger)
     if key is None or not _plain(argv) or any("\n" in f for f in fields):
         return

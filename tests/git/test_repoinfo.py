@@ -106,3 +106,35 @@ def test_pull_refs_from_files_equal_git(make_repo: Callable[..., Repo]) -> None:
         scan.ref_reader = original
     assert from_files == from_git
     assert sorted(from_files) == [f"refs/pull/{n}/head" for n in (1, 10, 11, 2)]
+
+
+def test_ref_listing_by_pattern_equals_git(make_repo: Callable[..., Repo]) -> None:
+    """RefReader.list opens only the ref files a pattern can name; it must list what git lists
+    for the same pattern ('*': part of one path component), packed and loose alike."""
+    from gitops.refs import RefReader  # noqa: PLC0415
+
+    r = make_repo("r")
+    first = r.head()
+    r.commit("second", {"a.txt": "a"})
+    names = ["refs/pull/1/head", "refs/pull/2/merge", "refs/pull/pr3/head", "refs/pull/7",
+             "refs/pull/a-x", "refs/pull/12/head", "refs/merge-requests/4/head",
+             "refs/pull/5/head/x", "refs/pulls/6/head", "refs/pull/8/other/head",
+             "refs/pull/3-y/head"]
+    for name in names:
+        git(r.path, "update-ref", name, first)
+    git(r.path, "pack-refs", "--all")
+    for name in ("refs/pull/12/head", "refs/pull/13/head", "refs/pull/a-x", "refs/pull/9/head"):
+        git(r.path, "update-ref", name, r.head())  # loose: new, or overriding a packed one
+    info = repoinfo.open_repository(r.path)
+    reader = RefReader(repoinfo.git_dirs(info))
+    listed = dict(line.split(" ")[::-1] for line in git(
+        r.path, "for-each-ref", "--format=%(objectname) %(refname)").splitlines())
+    for pattern in ("refs/pull/*/head", "refs/merge-requests/*/head", "refs/pull/pr*/head",
+                    "refs/pull/*", "refs/pull/*-x", "refs/pull/*-y/head", "refs/none/*/head"):
+        before, _, after = pattern.partition("*")
+        expected = {n: o for n, o in listed.items() if n.startswith(before) and n.endswith(after)
+                    and len(n) >= len(before) + len(after)
+                    and "/" not in n[len(before):len(n) - len(after)]}
+        assert reader.list(pattern) == expected, pattern
+    assert reader.list("refs/pull/") == {n: o for n, o in listed.items()
+                                         if n.startswith("refs/pull/")}
