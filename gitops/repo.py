@@ -37,6 +37,13 @@ pygit2.settings.enable_strict_hash_verification(False)
 TreeEdit = Mapping[str, "tuple[str, int] | None"]
 
 
+def _after_entry(raw: bytes, at: int, odb: Any) -> bool:
+    """Whether raw[at] follows a whole tree entry although a digit precedes it: the 20 bytes
+    before are an object's id, the previous entry's. (Were they the tail of that id and the
+    first digits of a longer mode instead, they would be no object's id.)"""
+    return at >= 20 and pygit2.Oid(raw=raw[at - 20:at]) in odb
+
+
 def is_valid_ref_name(name: str) -> bool:
     """Whether name is a full ref name git accepts (git-check-ref-format(1)), checked by libgit2
     without starting git: it agrees with `git check-ref-format` on every name under refs/
@@ -155,12 +162,13 @@ class Repo:
         ms of a revert on the 200k-commit demo, 2-4 ms this way). Here each edited entry is cut out
         of the raw tree or replaced in place, so the entries left alone keep their bytes and
         their order. Only an entry that can be found for certain is edited this way: its bytes
-        as git writes them (mode, name, id) occur in the tree, its id nowhere else, and no mode
-        digit precedes them. Then they are the entry itself: the id pins where it ends, and a
-        longer, non-canonical mode written before the same name (old gits wrote 0100644) would
-        show as a digit before it. A new name (whose place in the sorted order libgit2 works
-        out), a directory, a blob id shared with another entry, or an odd mode: False.
-        tests/git/test_repo_trees.py compares the trees with `git mktree`'s.
+        as git writes them (mode, name, id) occur in the tree and its id nowhere else, so the
+        id pins where the entry ends; and they start the entry: no digit precedes them, or the
+        previous entry's id does (a longer, non-canonical mode written before the same
+        name, as old gits wrote 0100644, would show as digits there). A new name (whose place
+        in the sorted order libgit2 works out), a directory, a blob id shared with another
+        entry, or an odd mode: False. tests/git/test_repo_trees.py compares the trees with
+        `git mktree`'s.
         """
         if len(tree.id.raw) != 20:
             return False  # SHA-256 repositories: hashlib below computes SHA-1 ids
@@ -179,7 +187,9 @@ class Repo:
                 return False
             old_bytes = b"%o %b\0%b" % (old.filemode, key, old.id.raw)
             at = raw.find(old_bytes)
-            if at < 0 or raw.count(old.id.raw) != 1 or (at > 0 and raw[at - 1] in b"01234567"):
+            if at < 0 or raw.count(old.id.raw) != 1:
+                return False
+            if at > 0 and raw[at - 1] in b"01234567" and not _after_entry(raw, at, odb):
                 return False
             if value is None:
                 cuts.append((at, at + len(old_bytes), b""))
