@@ -26,11 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
 
 from gitops.records import NamedTuple
 
-Phase = Literal["closed", "open", "half_open"]
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Phase = Literal["closed", "open", "half_open"]
 PHASES: tuple[Phase, ...] = ("closed", "open", "half_open")
 PASS, FAIL = "P", "F"  # one counted outcome in `Breaker.window`
 MAX_WINDOW = 100  # the largest window a policy may ask for (config checks it)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
 
 from gitops.records import NamedTuple
 
-Level = Literal["ok", "sample", "stop"]
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Level = Literal["ok", "sample", "stop"]
 LEVELS: tuple[Level, ...] = ("ok", "sample", "stop")
 WINDOWS = ("rolling", "calendar")
 WEEK = timedelta(days=7)

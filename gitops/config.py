@@ -13,11 +13,14 @@ import string
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from gitops import breaker, budget, slo
 from gitops.errors import ConfigError
 from gitops.records import NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_FILENAME = ".git-batch.toml"
 DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"

@@ -8,7 +8,10 @@ same digests (tests/unit/test_digest.py compares them); hashlib is the fallback.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 _sha256: Callable[[bytes], Any]
 try:

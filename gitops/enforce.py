@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
 
 from gitops import trailers
 from gitops.config import Config
@@ -23,10 +22,13 @@ from gitops.errors import (
 from gitops.history import REAPPLIES_BATCH, REVERTS_BATCH
 from gitops.records import NamedTuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
+    from typing import Literal
+
     from gitops import state
 
-Door = Literal["commit", "push", "receive", "check"]
+    Door = Literal["commit", "push", "receive", "check"]
 _SCISSORS = "# ------------------------ >8 ------------------------\n"
 _KEYED = re.compile(r"^[ \t]*([A-Za-z0-9_-]+)[ \t]*:[ \t]*(.*?)[ \t\r]*$", re.MULTILINE)
 SQUASH_FIX = ("keep the trailers in the squash: on GitHub use the default squash message (commit "

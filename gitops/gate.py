@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from gitops import errors
 from gitops.records import NamedTuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from gitops.context import Context
 
 STAGES = ("generate", "merge")

@@ -11,15 +11,18 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, NewType
 
 from gitops.errors import GitFailed
 from gitops.records import NamedTuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     import subprocess
+    from typing import NewType
 
-Oid = NewType("Oid", str)
+    Oid = NewType("Oid", str)
+else:
+    Oid = str
 ZERO_OID = Oid("0" * 40)
 
 OK0 = frozenset({0})

@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitops import enforce, gitcli, trailers
 from gitops.context import Context
@@ -19,6 +18,7 @@ from gitops.enforce import Candidate, OpsFacts, Refusal
 from gitops.errors import GitopsError, OpsBranchMissing, StateCorrupt, UsageError, report_text
 from gitops.refs import GitDirs
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     from gitops import warm as warm_mod
 

@@ -19,7 +19,6 @@ import sqlite3
 from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitops.digest import sha256_hex
 from gitops.errors import IndexUnavailable
@@ -42,6 +41,7 @@ from gitops.history import (
 )
 from gitops.records import NamedTuple
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     from gitops import gitcli
     from gitops.config import Config

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from gitops import gitcli, ops_branch, state, verify_ahead
 from gitops.config import Config, is_remote_name
@@ -34,6 +33,7 @@ from gitops.repoinfo import RepoInfo, git_dirs, read_refs, resolve_base
 from gitops.state import State
 from gitops.verify_ahead import WINDOW_CAP, trust_question
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     from pathlib import Path
 

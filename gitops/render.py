@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from gitops.history import BatchReport, BatchSummary, CommitInfo, Member
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 JSON_SCHEMA_VERSION = 1
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitops import gitcli
 from gitops.errors import RepositoryError
@@ -17,6 +16,7 @@ from gitops.gitcli import Oid
 from gitops.records import NamedTuple
 from gitops.refs import GitDirs, RefReader
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     from gitops.config import Config
 

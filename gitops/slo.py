@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
 
 from gitops.records import NamedTuple
 
-Severity = Literal["ok", "warning", "critical"]
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Severity = Literal["ok", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("ok", "warning", "critical")
 WINDOWS: tuple[tuple[str, timedelta], ...] = (("24h", timedelta(hours=24)),
                                               ("7d", timedelta(days=7)))

@@ -21,12 +21,15 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from gitops import breaker
 from gitops.breaker import Breaker
 from gitops.errors import StateCorrupt, UsageError
 from gitops.records import NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 (issue 5) has no controls; it is read as such

@@ -17,9 +17,12 @@ Two known gaps with other git entry points, both for odd messages only:
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from gitops.records import NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from typing import Literal
 
 # git's isspace() (sane_ctype in ctype.c) is exactly these four; str.isspace() knows many more.
 _SPACE = " \t\n\r"

@@ -71,7 +71,13 @@ def _loaded_after(module: str, candidates: tuple[str, ...]) -> list[str]:
 
 
 def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
-    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess")) == []
+    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess", "typing")) == []
+
+
+def test_gate_and_hooks_load_no_click_pygit2_or_typing() -> None:
+    """The gate (issue 5: <= 100 ms) and commit-msg (issue 7: <= 100 ms) budgets."""
+    for module in ("gitops.gate", "gitops.hook_impl"):
+        assert _loaded_after(module, ("click", "pygit2", "typing")) == [], module
 
 
 def test_replay_path_loads_only_os_level_modules() -> None:
