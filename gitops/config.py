@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -335,8 +334,7 @@ def _validate_ops(cfg: Config, src: str) -> None:
     if ops.on_unreachable not in ("closed", "open"):
         raise _expect(src, "ops.on_unreachable", "'closed' or 'open'", ops.on_unreachable)
     try:
-        fields_used = {f for _lit, f, _spec, _conv in string.Formatter().parse(ops.id_format)
-                       if f is not None}
+        fields_used = _format_fields(ops.id_format)
         samples = [render_id(ops.id_format, "2026-01-28", n, "cargo") for n in (1, 999)]
     except (ValueError, KeyError, IndexError) as exc:
         raise _expect(src, "ops.id_format", f"a format with {{date}} and {{seq}} ({exc})",
@@ -349,6 +347,15 @@ def _validate_ops(cfg: Config, src: str) -> None:
         if not regex.fullmatch(sample):
             raise _expect(src, "ops.id_format", f"ids matching batch.id_pattern "
                           f"({cfg.batch.id_pattern}); it gives {sample!r}", ops.id_format)
+
+
+def _format_fields(fmt: str) -> set[str]:
+    """The field names a str.format string uses (ValueError when it does not parse)."""
+    if fmt == OpsConfig().id_format:
+        return {"date", "seq"}  # every command checks the settings: spare them `string`
+    import string  # noqa: PLC0415
+
+    return {f for _lit, f, _spec, _conv in string.Formatter().parse(fmt) if f is not None}
 
 
 def _validate_hooks(cfg: Config, src: str) -> None:

@@ -186,7 +186,7 @@ def test_show_after_new_commits_updates_the_index_without_heavy_modules(registry
     code = ("import sys, io, contextlib\nfrom gitops import fastpath\nout = io.StringIO()\n"
             "with contextlib.redirect_stdout(out):\n"
             f"    code = fastpath.run(['show', '{B1}', '--json'])\n"
-            "heavy = ('subprocess', 'click', 'pygit2', '_hashlib', 'hashlib', 'typing')\n"
+            "heavy = ('subprocess', 'click', 'pygit2', '_hashlib', 'hashlib', 'typing', 'string')\n"
             "print(code, [m for m in heavy if m in sys.modules])\n"
             "print(out.getvalue())")
     proc = subprocess.run([sys.executable, "-c", code], cwd=registry.path, capture_output=True,
