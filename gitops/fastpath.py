@@ -18,19 +18,27 @@ from gitops.config import CONFIG_FILENAME, Config, pull_ref_regex
 from gitops.index import Freshness, Index, index_path, pulls_json
 from gitops.refs import GitDirs, RefReader, discover
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from gitops import gitcli
 
-def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: Path) -> bool:
+
+def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: Path,
+            walk: gitcli.Running | None) -> bool:
     from gitops.index import update_incremental  # noqa: PLC0415 - starts git
     from gitops.repoinfo import RepoInfo  # noqa: PLC0415
 
     assert dirs.work_tree is not None
     repo = RepoInfo(Path(dirs.work_tree), Path(dirs.git_dir), Path(dirs.common_dir),
                     Path(dirs.work_tree), shallow=False)
-    return update_incremental(repo, cfg, want, path)
+    return update_incremental(repo, cfg, want, path, walk=walk)
 
 
-def run(argv: list[str]) -> int | None:
-    """Exit code when the request was answered here, None to take the full path."""
+def run(argv: list[str], *, early: tuple[str, gitcli.Running] | None = None) -> int | None:
+    """Exit code when the request was answered here, None to take the full path.
+
+    early: (tip, `gitcli.start_log` of it) started by the caller, used when tip is the base's
+    tip now and the index needs its new commits; the caller stops it in any case."""
     if len(argv) not in (1, 2, 3) or argv[0] not in ("show", "list"):
         return None
     want_json = argv[-1] == "--json"
@@ -63,7 +71,8 @@ def run(argv: list[str]) -> int | None:
     if not idx.is_fresh(want):
         # New commits on the base: append them here rather than in the full CLI (no click).
         idx.close()
-        if not _update(dirs, cfg, want, path):
+        walk = early[1] if early is not None and early[0] == want.tip else None
+        if not _update(dirs, cfg, want, path, walk):
             return None
         idx = Index.open(path)
         if idx is None or not idx.is_fresh(want):

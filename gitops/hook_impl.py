@@ -46,7 +46,7 @@ class CheckReport:
 def _candidates(ctx: Context, revs: list[str]) -> list[Candidate]:
     from gitops import scan  # noqa: PLC0415 - commit-msg never walks commits
 
-    data = gitcli.log_hook_commits(ctx.repo.path, revs, scan.LOG_FORMAT, scan.LOG_DIFF)
+    data = gitcli.log_hook_commits(ctx.repo.path, revs, gitcli.LOG_FORMAT, gitcli.LOG_DIFF)
     return [Candidate(r.info.oid, r.message, r.info.email, tuple(c.path for c in r.changes),
                       merge=len(r.info.parents) > 1) for r in scan.parse_log(data)]
 

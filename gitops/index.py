@@ -391,7 +391,7 @@ class _Writer:
                 self.next_path_id += 1
                 self.path_ids[ch.path] = pid
                 self.new_paths.append((pid, ch.path))
-            if ch.raw is None:  # every writer reads `git log --raw` (scan.LOG_DIFF)
+            if ch.raw is None:  # every writer reads `git log --raw` (gitcli.LOG_DIFF)
                 raise ValueError(f"{info.oid}: {ch.path}: change without its sides")
             # ":<old mode> <new mode> <old id> <new id> <status>"; mode 0: absent on that side
             old_mode, new_mode, old_oid, new_oid, _status = ch.raw[1:].split(b" ")
@@ -656,11 +656,11 @@ def _start_record_walks(repo: RepoInfo, oids: list[str], workers: int = 2
     200k demo); split over the cores, they run side by side while this thread does other work.
     """
     from gitops import gitcli  # noqa: PLC0415
-    from gitops.scan import LOG_DIFF, LOG_FORMAT  # noqa: PLC0415
 
     size = -(-len(oids) // workers) or 1
     parts = [oids[i:i + size] for i in range(0, len(oids), size)]
-    return [gitcli.start("log", "--no-walk=unsorted", "--stdin", LOG_FORMAT, *LOG_DIFF,
+    return [gitcli.start("log", "--no-walk=unsorted", "--stdin", gitcli.LOG_FORMAT,
+                         *gitcli.LOG_DIFF,
                          repo=repo.path, stdin=("\n".join(part) + "\n").encode())
             for part in parts]
 
@@ -686,8 +686,8 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
-                 ) -> list[Record] | None:
+def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str,
+                 walk: gitcli.Running | None = None) -> list[Record] | None:
     """Full records of the commits reachable from tip that the index lacks, oldest first
     (parents before children); None when old is not among tip's ancestors.
 
@@ -695,14 +695,15 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
     settle the negative ref when merges bring in old side branches (1.5 s on the 200k demo).
     Instead one `git log` (records with their changes) streams from tip, and we stop reading,
     and stop git, as soon as every open path has reached a commit the index already holds.
+    walk: that `git log` (gitcli.start_log) when the caller started it already.
     """
     from gitops import gitcli  # noqa: PLC0415
-    from gitops.scan import LOG_DIFF, LOG_FORMAT, parse_log_stream  # noqa: PLC0415
+    from gitops.scan import parse_log_stream  # noqa: PLC0415
 
     def indexed(oid: str) -> bool:
         return conn.execute("SELECT 1 FROM commits WHERE oid = ?", (oid,)).fetchone() is not None
 
-    walk = gitcli.spawn("log", LOG_FORMAT, *LOG_DIFF, tip, "--", repo=repo.path)
+    walk = walk or gitcli.start_log(repo.path, tip)
     found: dict[str, Record] = {}
     needed = {tip}
     reached_old = False
@@ -742,8 +743,12 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
 
 
 def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
-                       warn: WarnFn | None = None) -> bool:
-    """Append commits since the stored tip; False when a full rebuild is needed instead."""
+                       warn: WarnFn | None = None, *, walk: gitcli.Running | None = None
+                       ) -> bool:
+    """Append commits since the stored tip; False when a full rebuild is needed instead.
+
+    walk: `gitcli.start_log(repo.path, want.tip)` started early by the caller; used if needed
+    (the caller stops it in any case)."""
 
     def append(conn: sqlite3.Connection) -> bool:
         idx = Index(conn, path)
@@ -754,7 +759,7 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
             return False
         new_oids: set[str] = set()
         if old != want.tip:
-            fresh = _new_records(conn, repo, old, want.tip)
+            fresh = _new_records(conn, repo, old, want.tip, walk)
             if fresh is None:  # the stored tip is no longer in the base's history: rewritten
                 return False
             (top,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM commits").fetchone()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from gitops import gitcli, trailers
 from gitops.config import Config, pull_prefix, pull_ref_regex
 from gitops.errors import RepositoryError
-from gitops.gitcli import Oid
+from gitops.gitcli import LOG_DIFF, LOG_FORMAT, Oid
 from gitops.history import (
     PULL_SUBJECT,
     REAPPLIES_BATCH,
@@ -33,14 +33,6 @@ from gitops.history import (
 from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, ref_reader
 
-# One record per commit: \x1e starts it, NUL separates fields, the message is the last field.
-# With -z, git ends the format with a NUL and starts the change list with a newline.
-LOG_FORMAT = "--format=%x1e%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%B%x00"
-# --raw rather than --name-status: the same tree diff (git's cost is the same, measured over 40k
-# commits of the 200k demo), and it also names both sides' blob ids and modes, which the index
-# keeps so a revert needs no tree reads (issue 3, Performance). --no-abbrev: full ids whatever
-# core.abbrev says.
-LOG_DIFF = ("--raw", "--no-abbrev", "-z", "--no-renames", "--diff-merges=first-parent")
 _STATUS = frozenset({b"A", b"M", b"D", b"T", b"U", b"X"})
 
 

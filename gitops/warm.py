@@ -62,43 +62,54 @@ def _plain(argv: list[str]) -> bool:
     return args == ["list"]
 
 
-def run(argv: list[str]) -> int | None:
-    """Exit code when a stored answer was replayed, None otherwise."""
+def run(argv: list[str]) -> tuple[int | None, tuple[str, str] | None]:
+    """(exit code when a stored answer was replayed, else None; and when the answer was stored
+    at an older tip of the same base, (work tree, new tip): the history index needs the commits
+    since, and the caller may start reading them (gitcli.start_log) before anything else)."""
     if not _plain(argv):
-        return None
+        return None, None
     dirs = discover(os.getcwd(), os.environ)
     if dirs is None or dirs.work_tree is None:
-        return None
-    output = replayed(dirs, argv, os.environ)
+        return None, None
+    output, moved = _lookup(dirs, argv, os.environ)
     if output is None:
-        return None
+        return None, None if moved is None else (dirs.work_tree, moved)
     sys.stdout.write(output)
     sys.stdout.flush()
-    return 0
+    return 0, None
 
 
 def replayed(dirs: GitDirs, argv: list[str], environ: Mapping[str, str]) -> str | None:
     """The stored answer to argv when every input it depended on is unchanged, else None."""
+    return _lookup(dirs, argv, environ)[0]
+
+
+def _lookup(dirs: GitDirs, argv: list[str], environ: Mapping[str, str]
+            ) -> tuple[str | None, str | None]:
+    """(replayed(), the base's new tip when only that tip moved since the answer was stored)."""
     key = settings_key(dirs, environ, argv)
     if key is None:
-        return None
+        return None, None
     try:
         with open(os.path.join(cache_dir(dirs), key), encoding="utf-8") as fh:
             stored = fh.read()
     except (OSError, UnicodeDecodeError):
-        return None
+        return None, None
     head = stored.split("\n", 7)
     if len(head) != 8:
-        return None
+        return None, None
     base_spec, base_ref, tip, pull_spec, pulls, ledger_refs, ledger, output = head
     reader = RefReader(dirs)
-    if reader.is_shallow() or reader.base(base_spec) != (base_ref, tip):
-        return None
+    if reader.is_shallow():
+        return None, None
+    base = reader.base(base_spec)
+    if base != (base_ref, tip):
+        return None, base[1] if base is not None and base[0] == base_ref else None
     if pulls_digest(reader.list(pull_spec)) != pulls:
-        return None
+        return None, None
     if ledger_value(reader, ledger_refs.split()) != ledger:
-        return None
-    return output
+        return None, None
+    return output, None
 
 
 def ledger_value(reader: RefReader, refs: list[str]) -> str:

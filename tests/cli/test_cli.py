@@ -194,3 +194,66 @@ def test_show_after_new_commits_updates_the_index_without_heavy_modules(registry
     first, _, doc = proc.stdout.partition("\n")
     assert first == "0 []"
     assert [c["subject"] for c in json.loads(doc)["commits"]] == ["add alpha", "more"]
+
+
+EARLY_DRIVER = """
+import json, os, sys
+from gitops import entry, gitcli, index
+walks = []
+start_log = gitcli.start_log
+def traced(repo, tip):
+    walks.append(start_log(repo, tip))
+    return walks[-1]
+gitcli.start_log = traced
+new_records = index._new_records
+used = []
+def watched(conn, repo, old, tip, walk=None):
+    used.append(walk is not None and walk in walks)
+    return new_records(conn, repo, old, tip, walk)
+index._new_records = watched
+def report(code):
+    sys.stdout.flush()
+    sys.stderr.write(json.dumps({"code": code, "started": len(walks), "used": used,
+                                 "stopped": [w._pid == 0 for w in walks]}) + "\\n")
+def leave(code):
+    report(code)
+    os._exit(0)
+entry._leave = leave
+sys.argv = ["git-batch"] + sys.argv[1:]
+try:
+    entry.main()
+finally:  # the full CLI answered (click exits with SystemExit)
+    report(None)
+"""
+
+
+def _entry(repo: Repo, *args: str) -> tuple[str, dict[str, object]]:
+    proc = subprocess.run([sys.executable, "-c", EARLY_DRIVER, *args], cwd=repo.path,
+                          capture_output=True, text=True, check=False, env=cli_env())
+    return proc.stdout, json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+def test_show_after_new_commits_reads_them_with_the_git_started_first(registry: Repo) -> None:
+    """When the stored answer's base tip moved, entry starts `git log` of the new tip before
+    importing the index's modules, and the incremental update reads that process."""
+    assert run(registry.path, "index").returncode == 0
+    out, seen = _entry(registry, "show", B1, "--json")  # computed and stored: nothing moved
+    assert seen == {"code": 0, "started": 0, "used": [], "stopped": []}
+    registry.commit(f"more\n\nBatch-Id: {B1}\n", {"recipes/b/beta.toml": "b\n"})
+    out, seen = _entry(registry, "show", B1, "--json")
+    assert seen == {"code": 0, "started": 1, "used": [True], "stopped": [True]}
+    assert [c["subject"] for c in json.loads(out)["commits"]] == ["add alpha", "more"]
+    out, seen = _entry(registry, "show", B1, "--json")  # replayed
+    assert seen["started"] == 0 and [c["subject"] for c in json.loads(out)["commits"]] == [
+        "add alpha", "more"]
+
+
+def test_a_git_started_first_is_stopped_when_the_index_cannot_answer(registry: Repo) -> None:
+    assert run(registry.path, "index").returncode == 0
+    assert run(registry.path, "show", B1, "--json").returncode == 0  # stored
+    registry.commit("human 2\n", {"recipes/a/alpha.toml": "z\n"})
+    for path in (registry.path / ".git" / "git-batch").glob("index-*.sqlite"):
+        path.unlink()  # the full CLI rebuilds it
+    out, seen = _entry(registry, "show", B1, "--json")
+    assert seen["started"] == 1 and seen["stopped"] == [True] and seen["used"] == []
+    assert json.loads(out)["batch_id"] == B1

@@ -54,7 +54,7 @@ def log_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     git("commit", "-q", "-m", "side")
     git("checkout", "-q", "main")
     git("merge", "-q", "--no-ff", "-m", "merge side", "side")
-    return subprocess.run(["git", "log", scan.LOG_FORMAT, *scan.LOG_DIFF], cwd=path,
+    return subprocess.run(["git", "log", gitcli.LOG_FORMAT, *gitcli.LOG_DIFF], cwd=path,
                           capture_output=True, check=True).stdout
 
 
@@ -105,7 +105,7 @@ def test_running_stream_stops_git_when_the_reader_stops(make_repo: Callable[...,
     r = make_repo("r")
     for i in range(30):
         r.commit(f"c{i}\n", {"f": f"{i}\n"})
-    running = gitcli.spawn("log", scan.LOG_FORMAT, *scan.LOG_DIFF, "HEAD", repo=r.path)
+    running = gitcli.spawn("log", gitcli.LOG_FORMAT, *gitcli.LOG_DIFF, "HEAD", repo=r.path)
     stream = scan.parse_log_stream(running.stream())
     assert next(stream).info.subject == "c29"
     stream.close()  # the parser closes running.stream(), which kills git
