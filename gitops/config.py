@@ -8,10 +8,10 @@ silently fall back to a default during an incident).
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 
 from gitops import breaker, budget, slo
 from gitops.errors import ConfigError
@@ -548,9 +548,10 @@ def parse_config_text(text: str, src: str, base: Config | None = None) -> Config
     return validate(cfg._replace(source=src), src)
 
 
-def load_config_file(path: Path) -> Config:
+def load_config_file(path: str | os.PathLike[str]) -> Config:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: configuration file not found.",

@@ -35,8 +35,8 @@ def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, s
     explicit = config_path or environ.get("GIT_BATCH_CONFIG")
     if explicit:
         cfg = config_mod.load_config_file(Path(explicit))
-    elif repo.work_tree is not None and (repo.work_tree / CONFIG_FILENAME).is_file():
-        cfg = config_mod.load_config_file(repo.work_tree / CONFIG_FILENAME)
+    elif repo.work_tree is not None and (Path(repo.work_tree) / CONFIG_FILENAME).is_file():
+        cfg = config_mod.load_config_file(Path(repo.work_tree) / CONFIG_FILENAME)
     elif repo.work_tree is None:
         res = gitcli.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=repo.path,
                          ok=frozenset({0, 128}))

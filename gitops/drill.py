@@ -477,7 +477,7 @@ def _config_text(ctx: Context, explicit: str | None) -> str:
         except (OSError, UnicodeDecodeError) as exc:
             raise errors.ConfigError(f"{explicit}: cannot read configuration: {exc}.") from None
     if ctx.repo.work_tree is not None:
-        path = ctx.repo.work_tree / CONFIG_FILENAME
+        path = Path(ctx.repo.work_tree) / CONFIG_FILENAME
         return path.read_text(encoding="utf-8") if path.is_file() else ""
     res = gitcli.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=ctx.repo.path,
                      ok=frozenset({0, 128}))

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from gitops import config as config_mod
 from gitops import render, warm
 from gitops.config import CONFIG_FILENAME, Config, pull_ref_regex
-from gitops.index import Freshness, Index, index_path, pulls_json
+from gitops.index import Freshness, Index, index_file, pulls_json
 from gitops.refs import GitDirs, RefReader, discover
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
@@ -23,14 +22,13 @@ if TYPE_CHECKING:
     from gitops import gitcli
 
 
-def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: Path,
+def _update(dirs: GitDirs, cfg: Config, want: Freshness, path: str,
             walk: gitcli.Running | None) -> bool:
     from gitops.index import update_incremental  # noqa: PLC0415 - starts git
     from gitops.repoinfo import RepoInfo  # noqa: PLC0415
 
     assert dirs.work_tree is not None
-    repo = RepoInfo(Path(dirs.work_tree), Path(dirs.git_dir), Path(dirs.common_dir),
-                    Path(dirs.work_tree), shallow=False)
+    repo = RepoInfo(dirs.work_tree, dirs.git_dir, dirs.common_dir, dirs.work_tree, shallow=False)
     return update_incremental(repo, cfg, want, path, walk=walk)
 
 
@@ -50,8 +48,8 @@ def run(argv: list[str], *, early: tuple[str, gitcli.Running] | None = None) -> 
     if dirs is None or dirs.work_tree is None:
         return None
     explicit = environ.get("GIT_BATCH_CONFIG")
-    file = Path(explicit) if explicit else Path(dirs.work_tree) / CONFIG_FILENAME
-    cfg = config_mod.load_config_file(file) if explicit or file.is_file() else Config()
+    file = explicit or os.path.join(dirs.work_tree, CONFIG_FILENAME)
+    cfg = config_mod.load_config_file(file) if explicit or os.path.isfile(file) else Config()
     cfg = config_mod.apply_env(cfg, environ)
     ledger_refs = [f"refs/heads/{cfg.ops.branch}",
                    f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}"]
@@ -64,7 +62,7 @@ def run(argv: list[str], *, early: tuple[str, gitcli.Running] | None = None) -> 
     pulls = {n: o for n, o in state.listing.items() if regex.match(n)}
     want = Freshness(cfg.history_fingerprint(), base[0], base[1], pulls_json(pulls),
                      state.ledger)
-    path = index_path(Path(dirs.common_dir), base[0])
+    path = index_file(dirs.common_dir, base[0])
     idx = Index.open(path)
     if idx is None:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 from gitops.errors import GitFailed
 from gitops.records import NamedTuple
@@ -18,6 +17,7 @@ from gitops.records import NamedTuple
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
     import subprocess
+    from pathlib import Path
     from typing import NewType
 
     Oid = NewType("Oid", str)
@@ -107,7 +107,7 @@ class GitResult(NamedTuple):
 
 def run(
     *args: str,
-    repo: Path,
+    repo: StrPath,
     stdin: bytes | None = None,
     ok: frozenset[int] = OK0,
     env: dict[str, str] | None = None,
@@ -293,7 +293,7 @@ class Running:
 
 def run_streaming(
     *args: str,
-    repo: Path,
+    repo: StrPath,
     chunks: Iterable[bytes],
     ok: frozenset[int] = OK0,
 ) -> GitResult:
@@ -371,7 +371,7 @@ class Pending:
         return GitResult(self.argv, code, out, err)
 
 
-def start(*args: str, repo: Path, stdin: bytes | None = None) -> Pending:
+def start(*args: str, repo: StrPath, stdin: bytes | None = None) -> Pending:
     """Start `git args...` now and collect its output in the background (uses a second core)."""
     argv = ("git", *args)
     for tracer in _tracers:
@@ -385,7 +385,7 @@ def start(*args: str, repo: Path, stdin: bytes | None = None) -> Pending:
     return Pending(argv, proc, stdin)
 
 
-def resolve_commit(repo: Path, rev: str) -> Oid | None:
+def resolve_commit(repo: StrPath, rev: str) -> Oid | None:
     """The commit id rev names, or None; rev is data, never an option."""
     res = run(
         "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
@@ -397,12 +397,12 @@ def resolve_commit(repo: Path, rev: str) -> Oid | None:
     return Oid(out)
 
 
-def is_ancestor(repo: Path, ancestor: Oid, descendant: Oid) -> bool:
+def is_ancestor(repo: StrPath, ancestor: Oid, descendant: Oid) -> bool:
     res = run("merge-base", "--is-ancestor", ancestor, descendant, repo=repo, ok=frozenset({0, 1}))
     return res.returncode == 0
 
 
-def object_exists(repo: Path, oid: Oid) -> bool:
+def object_exists(repo: StrPath, oid: Oid) -> bool:
     res = run("cat-file", "-e", f"{oid}^{{commit}}", repo=repo, ok=frozenset({0, 1, 128}))
     return res.returncode == 0
 
@@ -410,13 +410,13 @@ def object_exists(repo: Path, oid: Oid) -> bool:
 # -- writing (revert branches) -------------------------------------------------------------------
 
 
-def has_identity(repo: Path) -> bool:
+def has_identity(repo: StrPath) -> bool:
     """Whether git can name a committer (user.name and user.email or their env variables)."""
     res = run("var", "GIT_COMMITTER_IDENT", repo=repo, ok=frozenset({0, 128}))
     return res.returncode == 0
 
 
-def ref_value(repo: Path, ref: str) -> Oid | None:
+def ref_value(repo: StrPath, ref: str) -> Oid | None:
     """The object id a full ref points at, or None when it does not exist (show-ref exit 1)."""
     res = run("show-ref", "--verify", "--hash", "--end-of-options", ref, repo=repo,
               ok=frozenset({0, 1, 128}))
@@ -434,7 +434,7 @@ class BranchWrite:
     none of them had changed anything.
     """
 
-    def __init__(self, repo: Path, ref: str, reason: str) -> None:
+    def __init__(self, repo: StrPath, ref: str, reason: str) -> None:
         """ref: a full ref name the caller has checked (repo.is_valid_ref_name)."""
         self.repo, self.ref = repo, ref
         self._sign = spawn("config", "--type=bool", "--get", "commit.gpgsign", repo=repo)
@@ -465,7 +465,8 @@ class BranchWrite:
         self._update.kill()
 
 
-def update_ref_cas(repo: Path, ref: str, new: str, expected_old: str | None, reason: str) -> bool:
+def update_ref_cas(repo: StrPath, ref: str, new: str, expected_old: str | None, reason: str
+                   ) -> bool:
     """Move ref to new only if it still points at expected_old (None: must not exist).
 
     One `update-ref --stdin -z` transaction (git update-ref(1)); False when the swap was lost.
@@ -480,7 +481,7 @@ def _cas_line(ref: str, new: str, expected_old: str | None) -> bytes:
     return f"update {ref}\0{new}\0{expected_old or ZERO_OID}\0".encode()
 
 
-def push_ref(repo: Path, remote: str, ref: str) -> None:
+def push_ref(repo: StrPath, remote: str, ref: str) -> None:
     """Push one ref to the same name on remote, never forced."""
     run("push", "--porcelain", "--end-of-options", remote, f"{ref}:{ref}", repo=repo)
 
@@ -489,18 +490,18 @@ def push_ref(repo: Path, remote: str, ref: str) -> None:
 # -- ops branch (issue 5): snapshots, signed commits, signature checks, remotes -------------------
 
 
-def hash_object_write(repo: Path, data: bytes) -> Oid:
+def hash_object_write(repo: StrPath, data: bytes) -> Oid:
     """Store data as a blob (`git hash-object -w --stdin`) and return its id."""
     return Oid(run("hash-object", "-w", "--stdin", repo=repo, stdin=data).text.strip())
 
 
-def mktree(repo: Path, entries: Iterable[tuple[str, str, str, str]]) -> Oid:
+def mktree(repo: StrPath, entries: Iterable[tuple[str, str, str, str]]) -> Oid:
     """A tree of (mode, type, oid, name) entries (`git mktree -z`); no index, no work tree."""
     stdin = b"".join(f"{mode} {kind} {oid}\t{name}\0".encode() for mode, kind, oid, name in entries)
     return Oid(run("mktree", "-z", repo=repo, stdin=stdin).text.strip())
 
 
-def commit_tree_signed(repo: Path, tree: Oid, parents: Iterable[Oid], message: str, *,
+def commit_tree_signed(repo: StrPath, tree: Oid, parents: Iterable[Oid], message: str, *,
                        sign: bool, epoch: int) -> GitResult:
     """`git commit-tree -S` (or `--no-gpg-sign`) dated epoch (UTC) for author and committer.
 
@@ -516,13 +517,13 @@ def commit_tree_signed(repo: Path, tree: Oid, parents: Iterable[Oid], message: s
     return run(*args, repo=repo, stdin=message.encode(), env=env, ok=frozenset(range(256)))
 
 
-def config_get(repo: Path, key: str) -> str | None:
+def config_get(repo: StrPath, key: str) -> str | None:
     """The value of one git configuration key as git resolves it, or None when unset."""
     res = run("config", "--get", "--end-of-options", key, repo=repo, ok=frozenset({0, 1}))
     return res.text.rstrip("\n") if res.returncode == 0 else None
 
 
-def read_refs(repo: Path, refs: Iterable[str]) -> dict[str, Oid]:
+def read_refs(repo: StrPath, refs: Iterable[str]) -> dict[str, Oid]:
     """Values of the given full refs that exist, in one `for-each-ref` (absent ones are missing).
 
     for-each-ref patterns also match refs below a name (refs/heads/x/y for refs/heads/x), so the
@@ -541,7 +542,7 @@ def read_refs(repo: Path, refs: Iterable[str]) -> dict[str, Oid]:
     return out
 
 
-def cat_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
+def cat_blobs(repo: StrPath, specs: Iterable[str]) -> list[bytes | None]:
     """Contents of `<rev>:<path>` blobs in one `cat-file --batch`; None for a missing one (or
     not a blob: a tree at that path)."""
     items = list(specs)
@@ -569,7 +570,7 @@ def cat_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
     return out
 
 
-def start_log_verified(repo: Path, allowed_signers: str, revs: Iterable[str], fmt: str, *,
+def start_log_verified(repo: StrPath, allowed_signers: str, revs: Iterable[str], fmt: str, *,
                        max_count: int | None = None, no_walk: bool = False) -> Running:
     """Start `git log` of revs with fmt, verifying signatures against allowed_signers only.
 
@@ -587,7 +588,7 @@ def start_log_verified(repo: Path, allowed_signers: str, revs: Iterable[str], fm
     return spawn(*args, repo=repo)
 
 
-def _run_limited(*args: str, repo: Path, timeout: float) -> GitResult | None:
+def _run_limited(*args: str, repo: StrPath, timeout: float) -> GitResult | None:
     """Like run() with any exit code accepted, but None when git is still busy after timeout."""
     argv = ("git", *args)
     for tracer in _tracers:
@@ -602,7 +603,7 @@ def _run_limited(*args: str, repo: Path, timeout: float) -> GitResult | None:
     return GitResult(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
-def fetch_branch(repo: Path, remote: str, branch_ref: str, tracking_ref: str, *,
+def fetch_branch(repo: StrPath, remote: str, branch_ref: str, tracking_ref: str, *,
                  timeout: float) -> GitResult | None:
     """Fetch one branch of remote into tracking_ref (forced, so a rewrite shows; the caller
     checks ancestry). None when the remote did not answer within timeout."""
@@ -611,7 +612,7 @@ def fetch_branch(repo: Path, remote: str, branch_ref: str, tracking_ref: str, *,
                         remote, f"+{branch_ref}:{tracking_ref}", repo=repo, timeout=timeout)
 
 
-def remote_has_ref(repo: Path, remote: str, ref: str, *, timeout: float) -> bool | None:
+def remote_has_ref(repo: StrPath, remote: str, ref: str, *, timeout: float) -> bool | None:
     """Whether remote has ref (`ls-remote --exit-code`: 2 means no such ref); None: unreachable."""
     res = _run_limited("ls-remote", "--exit-code", "--end-of-options", remote, ref, repo=repo,
                        timeout=timeout)
@@ -620,7 +621,7 @@ def remote_has_ref(repo: Path, remote: str, ref: str, *, timeout: float) -> bool
     return res.returncode == 0
 
 
-def push_lease(repo: Path, remote: str, new: Oid, ref: str, expected: Oid | None, *,
+def push_lease(repo: StrPath, remote: str, new: Oid, ref: str, expected: Oid | None, *,
                timeout: float) -> str:
     """Push new to remote's ref only if the remote still has expected (None: no such ref).
 
@@ -674,7 +675,7 @@ class RefTip(NamedTuple):
     symref: str  # "" unless the ref is symbolic (refs/remotes/origin/HEAD)
 
 
-def list_refs(repo: Path, prefixes: Iterable[str]) -> list[RefTip]:
+def list_refs(repo: StrPath, prefixes: Iterable[str]) -> list[RefTip]:
     """Refs below prefixes that name commits (annotated tags peeled), one `for-each-ref`.
 
     for-each-ref matches a pattern literally "up to a slash", so prefixes are ref directories
@@ -700,7 +701,7 @@ def list_refs(repo: Path, prefixes: Iterable[str]) -> list[RefTip]:
     return out
 
 
-def independent(repo: Path, oids: Iterable[str]) -> list[Oid]:
+def independent(repo: StrPath, oids: Iterable[str]) -> list[Oid]:
     """The commits of oids that no other one of them reaches (`merge-base --independent`)."""
     ids = _full_ids(oids)
     if len(ids) < 2:
@@ -726,7 +727,7 @@ class MergeResult(NamedTuple):
     messages: tuple[MergeMessage, ...]  # only for conflicted merges
 
 
-def merge_trees(repo: Path, pairs: Iterable[tuple[str, str]]) -> list[MergeResult]:
+def merge_trees(repo: StrPath, pairs: Iterable[tuple[str, str]]) -> list[MergeResult]:
     """Simulated merges of each (ours, theirs) commit pair, in order, in ONE
     `git merge-tree --write-tree --stdin -z` process (git >= 2.38); no index, no work tree.
 
@@ -785,7 +786,7 @@ def parse_merge_tree(data: bytes, count: int) -> list[MergeResult]:
     return out
 
 
-def diff_trees(repo: Path, pairs: Iterable[tuple[str, str]]
+def diff_trees(repo: StrPath, pairs: Iterable[tuple[str, str]]
                ) -> dict[tuple[str, str], dict[str, str]]:
     """(old tree, new tree) -> {path: status A/D/M/T} for every pair, in ONE `git diff-tree
     --stdin -r -z --no-renames`: git skips subtrees with equal ids, which libgit2's tree diff
@@ -819,7 +820,7 @@ def diff_trees(repo: Path, pairs: Iterable[tuple[str, str]]
     return out
 
 
-def config_values(repo: Path, keys: Iterable[str]) -> dict[str, str]:
+def config_values(repo: StrPath, keys: Iterable[str]) -> dict[str, str]:
     """The values of several configuration keys (lowercase names) in one `git config -z`; a key
     set more than once gives its last value, as `git config --get` does; unset keys are absent."""
     wanted = [k.lower() for k in keys]
@@ -838,7 +839,7 @@ def config_values(repo: Path, keys: Iterable[str]) -> dict[str, str]:
 # --- enforcement (issue 7): hooks and `git batch check` ---
 
 
-def log_hook_commits(repo: Path, revs: Iterable[str], fmt: str, diff: Iterable[str]) -> bytes:
+def log_hook_commits(repo: StrPath, revs: Iterable[str], fmt: str, diff: Iterable[str]) -> bytes:
     """`git log --reverse` over revs (Oids, '^Oid', '--not', '--all', '--remotes') with changes.
 
     Inside a hook the repository variables stay: pre-receive sees the pushed objects only
@@ -848,29 +849,31 @@ def log_hook_commits(repo: Path, revs: Iterable[str], fmt: str, diff: Iterable[s
                env=git_env(keep_repo_vars=True)).stdout
 
 
-def staged_paths(repo: Path) -> list[str]:
+def staged_paths(repo: StrPath) -> list[str]:
     """Paths the commit being made changes; keeps GIT_INDEX_FILE (`commit -a` uses a temp index)."""
     out = run("diff", "--cached", "--name-only", "-z", "--no-renames", repo=repo,
               env=git_env(keep_repo_vars=True)).stdout
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
-def author_email(repo: Path) -> str:
+def author_email(repo: StrPath) -> str:
     """The email of the author the commit being made will carry (`git var GIT_AUTHOR_IDENT`)."""
     ident = run("var", "GIT_AUTHOR_IDENT", repo=repo, env=git_env(keep_repo_vars=True)).text
     return ident.partition("<")[2].partition(">")[0]
 
 
-def current_branch(repo: Path) -> str | None:
+def current_branch(repo: StrPath) -> str | None:
     """refs/heads/<name> HEAD points at, or None when detached."""
     res = run("symbolic-ref", "--quiet", "HEAD", repo=repo, ok=frozenset({0, 1, 128}))
     return res.text.strip() or None if res.returncode == 0 else None
 
 
-def hooks_dir(repo: Path) -> Path:
+def hooks_dir(repo: StrPath) -> Path:
     """The directory git runs hooks from (`--git-path hooks` follows core.hooksPath)."""
+    from pathlib import Path  # noqa: PLC0415
+
     out = run("rev-parse", "--git-path", "hooks", repo=repo).text.strip()
-    return (repo / out).resolve()
+    return (Path(repo) / out).resolve()
 
 
 def run_program(path: Path, args: Iterable[str], *, cwd: Path, stdin: bytes | None) -> int:

@@ -211,7 +211,7 @@ def _commit_msg(ctx: Context, args: list[str]) -> CheckReport:
     email = (gitcli.author_email(repo)
              if policy.require_trailer == "bots" or policy.exempt_humans else "")
     target = gitcli.current_branch(repo) if policy.target_branches else None
-    merge = (ctx.repo.git_dir / "MERGE_HEAD").exists()
+    merge = os.path.exists(os.path.join(ctx.repo.git_dir, "MERGE_HEAD"))
     cand = Candidate("", message, email, paths, merge=merge)
     return judge(ctx, [cand], door="commit", target=target, report=CheckReport())
 

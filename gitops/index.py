@@ -18,7 +18,6 @@ import os
 import sqlite3
 from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 
 from gitops.digest import sha256_hex
 from gitops.errors import IndexUnavailable
@@ -43,8 +42,11 @@ from gitops.records import NamedTuple
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gitops import gitcli
     from gitops.config import Config
+    from gitops.gitcli import StrPath
     from gitops.repoinfo import RepoInfo
     from gitops.scan import Record
 
@@ -88,9 +90,16 @@ CREATE INDEX IF NOT EXISTS recipes_bad ON recipes(path) WHERE ok = 0;
 """
 
 
-def index_path(common_dir: Path, base_ref: str) -> Path:
+def index_file(common_dir: StrPath, base_ref: str) -> str:
+    """The history index of base_ref (a str: show and list after new commits load no pathlib)."""
     digest = sha256_hex(base_ref.encode())[:12]
-    return common_dir / "git-batch" / f"index-{digest}.sqlite"
+    return os.path.join(common_dir, "git-batch", f"index-{digest}.sqlite")
+
+
+def index_path(common_dir: StrPath, base_ref: str) -> Path:
+    from pathlib import Path  # noqa: PLC0415
+
+    return Path(index_file(common_dir, base_ref))
 
 
 class Freshness(NamedTuple):
@@ -118,14 +127,14 @@ def pulls_json(pulls: dict[str, str]) -> str:
 class Index:
     """A validated, open index; queries only (writers are the module functions below)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: StrPath) -> None:
         self.conn = conn
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> Index | None:
+    def open(cls, path: StrPath) -> Index | None:
         """The index at path if it exists and is ours with this schema; None otherwise."""
-        if not path.is_file():
+        if not os.path.isfile(path):
             return None
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
@@ -541,7 +550,7 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
     conn.executemany("INSERT INTO recipe_names VALUES (?, ?, ?)", names)
 
 
-def refresh_recipes(repo: RepoInfo, cfg: Config, path: Path) -> bool:
+def refresh_recipes(repo: RepoInfo, cfg: Config, path: StrPath) -> bool:
     """Bring the recipe tables from the commit they describe to the indexed tip; False when
     the index could not be written (ensure_index then rebuilds it).
 
@@ -742,7 +751,7 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str,
     return order
 
 
-def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
+def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: StrPath,
                        warn: WarnFn | None = None, *, walk: gitcli.Running | None = None
                        ) -> bool:
     """Append commits since the stored tip; False when a full rebuild is needed instead.
@@ -792,7 +801,7 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: Path,
     return _write_transaction(path, append)
 
 
-def _write_transaction(path: Path, work: Callable[[sqlite3.Connection], bool]) -> bool:
+def _write_transaction(path: StrPath, work: Callable[[sqlite3.Connection], bool]) -> bool:
     """work(conn) in one BEGIN IMMEDIATE transaction (one writer at a time; the others wait),
     committed when it returns True, rolled back when it returns False or the database fails
     (then False: the caller rebuilds or falls back)."""

@@ -54,6 +54,10 @@ from gitops.records import NamedTuple
 from gitops.repoinfo import RepoInfo, read_refs, resolve_base
 from gitops.state import Operation, State
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from gitops.gitcli import StrPath
+
 # Writes: tries before StateConflict. tests/ops/test_concurrency.py (8 writers in tight loops on
 # 2 cores, 200 operations) measured a mean of 1.3 attempts and a maximum of 14 with the backoff
 # below; a cap of 1 s instead of 4 s gave maxima above 30 (the losers kept colliding).
@@ -421,7 +425,7 @@ def _write_once(ctx: Context, setup: _Setup, planner: Planner | None, attempt: i
                        attempt, reserved, tuple(warnings))
 
 
-def _signer_of(repo: Path, commit: Oid, setup: _Setup, cfg: Config) -> str | None:
+def _signer_of(repo: StrPath, commit: Oid, setup: _Setup, cfg: Config) -> str | None:
     """The verified principal of our own new commit; refuse before any ref moves without one.
 
     When the configured public key could be read, _check_signer_listed has already matched it

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from gitops import gitcli
 from gitops.errors import GitFailed, GitopsError, StateConflict
 from gitops.gitcli import ZERO_OID, Oid
 from gitops.records import NamedTuple
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from gitops.gitcli import StrPath
 
 SEEN_PREFIX = "refs/git-batch/ops-seen/"  # the last tip of each ops ref this clone verified
 
@@ -33,15 +36,15 @@ def seen_ref(ref: str) -> str:
     return SEEN_PREFIX + ref.removeprefix("refs/")
 
 
-def read_refs(repo: Path, refs: Iterable[str]) -> dict[str, Oid]:
+def read_refs(repo: StrPath, refs: Iterable[str]) -> dict[str, Oid]:
     return gitcli.read_refs(repo, refs)
 
 
-def read_blobs(repo: Path, specs: Iterable[str]) -> list[bytes | None]:
+def read_blobs(repo: StrPath, specs: Iterable[str]) -> list[bytes | None]:
     return gitcli.cat_blobs(repo, specs)
 
 
-def write_snapshot(repo: Path, files: Mapping[str, bytes]) -> Oid:
+def write_snapshot(repo: StrPath, files: Mapping[str, bytes]) -> Oid:
     """A tree holding exactly files (name -> contents), written without any index."""
     entries = [("100644", "blob", gitcli.hash_object_write(repo, data), name)
                for name, data in sorted(files.items())]
@@ -56,7 +59,7 @@ class SigningFailed(GitopsError):
         self.detail = detail
 
 
-def write_commit(repo: Path, tree: Oid, parents: Iterable[Oid], message: str, *, sign: bool,
+def write_commit(repo: StrPath, tree: Oid, parents: Iterable[Oid], message: str, *, sign: bool,
                  epoch: int) -> Oid:
     """A commit of tree (signed when sign) dated epoch; no ref moves."""
     res = gitcli.commit_tree_signed(repo, tree, parents, message, sign=sign, epoch=epoch)
@@ -73,7 +76,7 @@ def write_commit(repo: Path, tree: Oid, parents: Iterable[Oid], message: str, *,
 Update = tuple[str, Oid, Oid | None]  # (ref, new value, expected old value or None: absent)
 
 
-def _transaction(repo: Path, updates: Iterable[Update], reason: str,
+def _transaction(repo: StrPath, updates: Iterable[Update], reason: str,
                  force: Iterable[tuple[str, Oid]] = ()) -> gitcli.GitResult:
     stdin = b"".join(f"update {ref}\0{new}\0{old or ZERO_OID}\0".encode()
                      for ref, new, old in updates)
@@ -83,7 +86,7 @@ def _transaction(repo: Path, updates: Iterable[Update], reason: str,
                       ok=frozenset({0, 1, 128}))
 
 
-def advance(repo: Path, ref: str, new: Oid, expected_old: Oid | None, reason: str, *,
+def advance(repo: StrPath, ref: str, new: Oid, expected_old: Oid | None, reason: str, *,
             also: Iterable[Update] = (), force: Iterable[str] = ()) -> None:
     """Move ref to new only if it still points at expected_old (None: must not exist).
 
@@ -106,7 +109,7 @@ def advance(repo: Path, ref: str, new: Oid, expected_old: Oid | None, reason: st
     raise GitFailed(res.argv, res.returncode, res.stdout, res.stderr)
 
 
-def remember(repo: Path, ref: str, new: Oid, expected_old: Oid | None) -> bool:
+def remember(repo: StrPath, ref: str, new: Oid, expected_old: Oid | None) -> bool:
     """Best effort: record new as the last verified tip of ref (False if another process won)."""
     try:
         advance(repo, seen_ref(ref), new, expected_old, "git-batch: ops tip verified")
@@ -218,7 +221,7 @@ def _signers_file(allowed: AllowedSigners) -> str:
 class PendingCheck:
     """Signature checks running in git (start_check); result() waits and parses them."""
 
-    def __init__(self, repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
+    def __init__(self, repo: StrPath, allowed: AllowedSigners, revs: Iterable[str], *,
                  max_count: int | None, no_walk: bool) -> None:
         # A random marker starts each record: commit messages and signer names come from
         # whoever made the commit, and must not be able to fake the record of another commit.
@@ -257,20 +260,20 @@ class PendingCheck:
         return checks
 
 
-def start_check(repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
+def start_check(repo: StrPath, allowed: AllowedSigners, revs: Iterable[str], *,
                 max_count: int | None = None, no_walk: bool = False) -> PendingCheck:
     """Start checking the signatures of the commits revs name, against allowed only; the caller
     may work meanwhile (git and ssh-keygen take most of the gate's time) and must call result()."""
     return PendingCheck(repo, allowed, revs, max_count=max_count, no_walk=no_walk)
 
 
-def check_commits(repo: Path, allowed: AllowedSigners, revs: Iterable[str], *,
+def check_commits(repo: StrPath, allowed: AllowedSigners, revs: Iterable[str], *,
                   max_count: int | None = None, no_walk: bool = False) -> list[CommitCheck]:
     """Signature verdicts (newest first) of the commits revs name, against allowed only."""
     return start_check(repo, allowed, revs, max_count=max_count, no_walk=no_walk).result()
 
 
-def first_parent_chain(repo: Path, tip: Oid, count: int) -> list[Oid]:
+def first_parent_chain(repo: StrPath, tip: Oid, count: int) -> list[Oid]:
     """tip and its first-parent ancestors, newest first, at most count of them."""
     res = gitcli.run("log", "--first-parent", "--format=%H", f"--max-count={count}",
                      "--end-of-options", tip, "--", repo=repo)
@@ -280,7 +283,7 @@ def first_parent_chain(repo: Path, tip: Oid, count: int) -> list[Oid]:
 # -- remotes --------------------------------------------------------------------------------------
 
 
-def fetch(repo: Path, remote: str, branch: str, *, timeout: float) -> bool | None:
+def fetch(repo: StrPath, remote: str, branch: str, *, timeout: float) -> bool | None:
     """Fetch remote's branch into its remote-tracking ref: True done, False the remote has no
     such branch, None the remote cannot be reached. Other failures raise GitFailed."""
     res = gitcli.fetch_branch(repo, remote, branch_ref(branch), tracking_ref(remote, branch),
@@ -296,7 +299,7 @@ def fetch(repo: Path, remote: str, branch: str, *, timeout: float) -> bool | Non
     raise GitFailed(res.argv, res.returncode, res.stdout, res.stderr)
 
 
-def push(repo: Path, remote: str, branch: str, new: Oid, expected: Oid | None, *,
+def push(repo: StrPath, remote: str, branch: str, new: Oid, expected: Oid | None, *,
          timeout: float) -> str:
     """Push new as remote's branch if it still is expected: "ok", "rejected", "unreachable"."""
     return gitcli.push_lease(repo, remote, new, branch_ref(branch), expected, timeout=timeout)

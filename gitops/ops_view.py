@@ -35,10 +35,10 @@ from gitops.verify_ahead import WINDOW_CAP, trust_question
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from gitops.context import Context
     from gitops.controls import GateControls
+    from gitops.gitcli import StrPath
 
 FETCH_TIMEOUT = 60.0  # seconds a fetch or push may take before the remote counts as unreachable
 
@@ -72,7 +72,7 @@ def short(ref: str) -> str:
     return ref.removeprefix("refs/heads/").removeprefix("refs/remotes/")
 
 
-def choose(repo: Path, where: Where, refs: dict[str, Oid], *, reading: bool = False
+def choose(repo: StrPath, where: Where, refs: dict[str, Oid], *, reading: bool = False
             ) -> tuple[str, Oid, bool] | None:
     """The ops ref to use: the remote-tracking one unless the local branch is ahead of it.
 
@@ -188,8 +188,8 @@ def signers_at(repo: RepoInfo, cfg: Config, tip: Oid | None = None, *,
 
 
 
-def start_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
-                tip: Oid, signers: AllowedSigners, git_dir: Path | None = None
+def start_trust(repo: StrPath, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
+                tip: Oid, signers: AllowedSigners, git_dir: StrPath | None = None
                 ) -> Callable[[], Trust]:
     """Start verifying the ops history at tip; the returned function waits and judges it.
 
@@ -230,7 +230,7 @@ def start_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], 
     return judge
 
 
-def check_trust(repo: Path, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
+def check_trust(repo: StrPath, cfg: Config, *, where: Where, refs: dict[str, Oid], source: str,
                 tip: Oid, signers: AllowedSigners) -> Trust:
     """Trust of the ops history at tip (start_trust, waited for)."""
     return start_trust(repo, cfg, where=where, refs=refs, source=source, tip=tip,
@@ -252,7 +252,7 @@ def untrusted(view: View) -> StateUntrusted:
     )
 
 
-def remember_tip(repo: Path, refs: dict[str, Oid], source: str, tip: Oid) -> None:
+def remember_tip(repo: StrPath, refs: dict[str, Oid], source: str, tip: Oid) -> None:
     old = refs.get(ops_branch.seen_ref(source))
     if old != tip:
         ops_branch.remember(repo, source, tip, old)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import pygit2
 
 from gitops.errors import RepositoryError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from gitops.gitcli import StrPath
 
 BLOB_MODE = pygit2.GIT_FILEMODE_BLOB
 EXEC_MODE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
@@ -54,7 +57,7 @@ def is_valid_ref_name(name: str) -> bool:
 class Repo:
     """A pygit2 repository with the few reads and writes the core needs."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: StrPath) -> None:
         try:
             self._r: Any = pygit2.Repository(str(path))
         except pygit2.GitError as exc:

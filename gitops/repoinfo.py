@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from gitops import gitcli
 from gitops.errors import RepositoryError
@@ -18,14 +17,17 @@ from gitops.refs import GitDirs, RefReader
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from gitops.config import Config
+    from gitops.gitcli import StrPath
 
 
 class RepoInfo(NamedTuple):
-    path: Path  # where git runs (work tree or git dir)
-    git_dir: Path
-    common_dir: Path
-    work_tree: Path | None
+    path: StrPath  # where git runs (work tree or git dir)
+    git_dir: StrPath
+    common_dir: StrPath
+    work_tree: StrPath | None
     shallow: bool
 
 
@@ -33,6 +35,8 @@ def repo_path(repo_arg: str | None, environ: Mapping[str, str]) -> Path:
     """Where to look for the repository: --repo, else $GIT_DIR, else the working directory."""
     # `git --git-dir=X batch` exports GIT_DIR; gitcli drops inherited GIT_* variables, so turn it
     # into an explicit path here.
+    from pathlib import Path  # noqa: PLC0415 - not on the show-after-new-commits path
+
     repo_arg = repo_arg or environ.get("GIT_DIR")
     return Path(repo_arg) if repo_arg else Path.cwd()
 
@@ -61,6 +65,8 @@ def open_repository(path: Path, started: gitcli.Running | None = None) -> RepoIn
             f"{path}: not a git repository (or any parent up to a ceiling directory).",
             hint="run inside a repository or pass --repo PATH",
         )
+    from pathlib import Path  # noqa: PLC0415
+
     git_dir_s, common_s, bare_s, shallow_s, inside_s, *rest = res.text.split("\n")
     git_dir = Path(git_dir_s)
     common = Path(common_s) if Path(common_s).is_absolute() else (path / common_s).resolve()

@@ -29,7 +29,8 @@ from gitops.records import NamedTuple
 from gitops.repo import Repo, is_valid_ref_name
 
 if TYPE_CHECKING:
-    from pathlib import Path
+
+    from gitops.gitcli import StrPath
 
 Entry = tuple[str, int]  # (blob id, file mode)
 OnConflict = Literal["fail", "skip", "merge"]
@@ -613,7 +614,7 @@ def _write_branch(ctx: Context, plan: RevertPlan, opts: Options, repo: Repo,
     return Outcome(plan, branch=ref, commit=commit, pushed=opts.push)
 
 
-def _start_write(path: Path, kind: Literal["revert", "reapply"], batch_id: str, opts: Options
+def _start_write(path: StrPath, kind: Literal["revert", "reapply"], batch_id: str, opts: Options
                  ) -> gitcli.BranchWrite:
     return gitcli.BranchWrite(path, _branch_ref(kind, batch_id, opts),
                               f"git-batch: {kind} {batch_id}")

@@ -30,6 +30,10 @@ from gitops.errors import GitopsError
 from gitops.records import NamedTuple
 from gitops.refs import GitDirs, RefReader, discover
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
+if TYPE_CHECKING:
+    from gitops.gitcli import StrPath
+
 HEADER = "git-batch verify-ahead 2"
 
 
@@ -167,7 +171,7 @@ def _value(reader: RefReader, name: str) -> str:
     return found[1] if found is not None and found[0] == name else ""
 
 
-def take(git_dir: Path, revs: Iterable[str], window: int, signers: bytes | None
+def take(git_dir: StrPath, revs: Iterable[str], window: int, signers: bytes | None
          ) -> ops_branch.PendingCheck | None:
     """The check start() began, if it asks exactly this question; else None (and it is gone)."""
     if _slot.ahead is None:

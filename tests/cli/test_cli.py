@@ -180,17 +180,21 @@ def test_warm_module_uses_the_config_filename() -> None:
 
 def test_show_after_new_commits_updates_the_index_without_heavy_modules(registry: Repo) -> None:
     """The incremental update runs in fastpath: one streamed `git log`, no subprocess, click,
-    pygit2 or OpenSSL (issue 2: show after 100 new commits <= 100 ms)."""
+    pygit2, OpenSSL, typing or pathlib (issue 2: show after 100 new commits <= 100 ms)."""
     assert run(registry.path, "index").returncode == 0
     registry.commit(f"more\n\nBatch-Id: {B1}\n", {"recipes/b/beta.toml": "b\n"})
-    code = ("import sys, io, contextlib\nfrom gitops import fastpath\nout = io.StringIO()\n"
+    code = ("import sys\nbefore = set(sys.modules)\n"
+            "import io, contextlib\nfrom gitops import fastpath\nout = io.StringIO()\n"
             "with contextlib.redirect_stdout(out):\n"
             f"    code = fastpath.run(['show', '{B1}', '--json'])\n"
-            "heavy = ('subprocess', 'click', 'pygit2', '_hashlib', 'hashlib', 'typing', 'string')\n"
-            "print(code, [m for m in heavy if m in sys.modules])\n"
+            "heavy = ('subprocess', 'click', 'pygit2', '_hashlib', 'hashlib', 'typing', 'string',\n"
+            "         'pathlib')\n"
+            "print(code, [m for m in heavy if m in sys.modules and m not in before])\n"
             "print(out.getvalue())")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=registry.path, capture_output=True,
-                          text=True, check=True, env=cli_env())
+    # without site (-S) and the source tree on the path: an editable install loads pathlib
+    proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=registry.path,
+                          capture_output=True, text=True, check=True,
+                          env=cli_env({"PYTHONPATH": str(Path(__file__).resolve().parents[2])}))
     first, _, doc = proc.stdout.partition("\n")
     assert first == "0 []"
     assert [c["subject"] for c in json.loads(doc)["commits"]] == ["add alpha", "more"]

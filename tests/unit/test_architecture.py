@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,14 +65,18 @@ def test_core_never_imports_the_cli() -> None:
 
 
 def _loaded_after(module: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of candidates importing module loads. Without site (-S), the source tree on the
+    path: an editable install's import hook loads pathlib before any of our code runs."""
     code = (f"import sys; before = set(sys.modules); import {module}, gitops.entry; "
             f"print(','.join(m for m in {candidates!r} if m in set(sys.modules) - before))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return [m for m in out.stdout.strip().split(",") if m]
 
 
 def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
-    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess", "typing")) == []
+    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess", "typing",
+                                             "pathlib")) == []
 
 
 def test_gate_and_hooks_load_no_click_pygit2_or_typing() -> None:
