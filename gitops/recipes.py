@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 
+from gitops import tomlplain
 from gitops.records import NamedTuple
 
 # Not configurable (RecipesConfig has no key for it): the recipe's own name, else the file stem.
@@ -189,7 +190,9 @@ def parse_recipe(
         bad = data[exc.start : exc.start + 1].hex()
         return RecipeError(path, line, f"not valid UTF-8: byte 0x{bad} at offset {exc.start}")
     try:
-        doc = tomllib.loads(text)
+        doc = tomlplain.loads(text)  # plain recipes, several times faster; else tomllib's answer
+        if doc is None:
+            doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         return RecipeError(path, _error_line(message, text), message)

@@ -254,6 +254,12 @@ def default_branch(kind: str, batch_id: str) -> str:
 _parsed: dict[tuple[str, str, str], recipes.Recipe | recipes.RecipeError] = {}
 
 
+def forget_parsed_recipes() -> None:
+    """Drop the recipes parsed so far, as a new process starts (bench/revert.py times each
+    in-process revert from here, so that it pays the TOML parsing a command pays)."""
+    _parsed.clear()
+
+
 def _parse(repo: Repo, cfg: Config, path: str, entry: Entry | None
            ) -> recipes.Recipe | recipes.RecipeError | None:
     """The recipe in blob entry at path, parsed once per (settings, path, blob)."""

@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gitops"
 
-PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo", "records"}
+PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo", "records",
+        "tomlplain"}
 ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"},
            "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks", "cli_drill",
                      "cli_controls"}}
