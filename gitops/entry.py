@@ -90,20 +90,19 @@ def _answer_from_index(argv: list[str], moved: tuple[str, str] | None) -> int | 
     """fastpath.run; when the base moved since the stored answer (moved: work tree, new tip),
     `git log` of the new commits starts first, so that git computes their changes on the
     second core while Python imports the index's modules (issue 2: show after 100 new commits
-    <= 100 ms; 10-15 ms of it)."""
-    walk = None
+    <= 100 ms)."""
+    early = None
     if moved is not None:
         from gitops import gitcli  # noqa: PLC0415
 
-        walk = gitcli.start_log(*moved)
+        early = (moved[1], gitcli.start_log(*moved))
     try:
         from gitops import fastpath  # noqa: PLC0415
 
-        return fastpath.run(argv, early=None if moved is None or walk is None
-                            else (moved[1], walk))
+        return fastpath.run(argv, early=early)
     finally:
-        if walk is not None:
-            walk.kill()  # unused, or read as far as needed: either way git stops here
+        if early is not None:
+            early[1].kill()  # unused, or read as far as needed: either way git stops here
 
 
 def main() -> None:
