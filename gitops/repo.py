@@ -59,7 +59,7 @@ class Repo:
 
     def __init__(self, path: StrPath) -> None:
         try:
-            self._r: Any = pygit2.Repository(str(path))
+            self._r: Any = pygit2.Repository(os.fspath(path))
         except pygit2.GitError as exc:
             raise RepositoryError(f"{path}: cannot open the repository: {exc}.") from None
 
