@@ -69,6 +69,19 @@ def _kind(value: object) -> str:
 
 def _locate(doc: Mapping[str, object], field: str) -> list[tuple[str, object]]:
     """(concrete location, value) for each value of field in doc, e.g. ('steps[1].x', [...])."""
+    if "[]" not in field:  # the usual field: one value at most, found where the field says
+        value: object = doc
+        for key in field.split("."):
+            if not isinstance(value, Mapping):
+                return _locate_all(doc, field)  # it names the table that is not one
+            if key not in value:
+                return []
+            value = value[key]
+        return [(field, value)]
+    return _locate_all(doc, field)
+
+
+def _locate_all(doc: Mapping[str, object], field: str) -> list[tuple[str, object]]:
     found: list[tuple[str, object]] = [("", doc)]
     segments = field.split(".")
     for i, segment in enumerate(segments):
