@@ -173,6 +173,15 @@ def test_old_modes_and_lookalike_names_are_not_spliced_wrongly(repo: Path) -> No
     assert got == mktree(repo, {"a": (other, 0o100644)})
 
 
+def test_a_short_mode_is_not_taken_for_a_canonical_one(repo: Path) -> None:
+    """libgit2 reads a mode written as 644 as 100644; the canonical bytes are longer, so
+    counting back from the id would start the cut inside the entry before."""
+    a, b = blob(repo, "a\n"), blob(repo, "b\n")
+    tree = literal_tree(repo, [(b"100644", "a", a), (b"644", "b", b)])
+    got = Repo(repo).update_tree(tree, {"b": None})
+    assert got == mktree(repo, {"a": (a, 0o100644)})
+
+
 def test_an_edit_naming_a_missing_blob_is_refused_like_libgit2(repo: Path) -> None:
     ids = [blob(repo, f"v{i}") for i in range(2)]
     tree = mktree(repo, {"a": (ids[0], 0o100644), "b": (ids[1], 0o100644)})
