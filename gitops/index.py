@@ -671,8 +671,7 @@ def _start_record_walks(repo: RepoInfo, oids: list[str], workers: int = 2
     size = -(-len(oids) // workers) or 1
     parts = [oids[i:i + size] for i in range(0, len(oids), size)]
     return [gitcli.start("log", "--no-walk=unsorted", "--stdin", gitcli.LOG_FORMAT,
-                         *gitcli.LOG_DIFF,
-                         repo=repo.path, stdin=("\n".join(part) + "\n").encode())
+                         *gitcli.LOG_DIFF, repo=repo.path, stdin=("\n".join(part) + "\n").encode())
             for part in parts]
 
 

@@ -35,7 +35,6 @@ from gitops.verify_ahead import WINDOW_CAP, trust_question
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
 if TYPE_CHECKING:
-
     from gitops.context import Context
     from gitops.controls import GateControls
     from gitops.gitcli import StrPath

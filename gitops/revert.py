@@ -29,7 +29,6 @@ from gitops.records import NamedTuple
 from gitops.repo import Repo, is_valid_ref_name
 
 if TYPE_CHECKING:
-
     from gitops.gitcli import StrPath
 
 Entry = tuple[str, int]  # (blob id, file mode)

@@ -9,6 +9,7 @@ which git reads as 100644 and a splice must not be fooled by.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -187,3 +188,16 @@ def test_an_edit_naming_a_missing_blob_is_refused_like_libgit2(repo: Path) -> No
     tree = mktree(repo, {"a": (ids[0], 0o100644), "b": (ids[1], 0o100644)})
     r = Repo(repo)
     assert r._splice(r._r[tree], {"a": ("1" * 40, 0o100644)}) is False
+
+
+def test_a_tree_already_stored_loose_is_touched_not_written_again(repo: Path) -> None:
+    """As git does for an object it would write again, so that a concurrent gc counts it as
+    new: its loose file gets a fresh time; a new tree is stored and readable by git."""
+    ids = [blob(repo, f"v{i}") for i in range(3)]
+    tree = mktree(repo, {f"r{i}.toml": (ids[i], 0o100644) for i in range(3)})
+    first = Repo(repo).update_tree(tree, {"r1.toml": None})
+    loose = repo / ".git" / "objects" / first[:2] / first[2:]
+    assert loose.is_file() and git(repo, "cat-file", "-t", first) == "tree"
+    os.utime(loose, (1_000_000, 1_000_000))
+    assert Repo(repo).update_tree(tree, {"r1.toml": None}) == first
+    assert loose.stat().st_mtime > 1_000_000
