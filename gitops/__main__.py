@@ -1,6 +1,6 @@
 """`python -m gitops` runs the CLI."""
 
-from gitops.entry import main
+from gitops.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -8,18 +8,17 @@ silently fall back to a default during an incident).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import re
+import string
+import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any, NamedTuple
 
-from gitops import breaker, budget, slo
-from gitops.errors import ConfigError
-from gitops.records import NamedTuple
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (records.py)
-if TYPE_CHECKING:
-    from typing import Any
+from gitops.errors import ConfigError, UsageError
 
 CONFIG_FILENAME = ".git-batch.toml"
 DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"
@@ -63,7 +62,7 @@ class OpsConfig(NamedTuple):
 
 
 class HooksConfig(NamedTuple):
-    """Which commits must carry a batch trailer (issue 7: hooks and `git batch check`)."""
+    """Which commits must carry a batch trailer (hooks and `git batch check`)."""
 
     # "managed": every commit touching managed paths; "bots": only those by bot_identities;
     # "off": no trailer is required (malformed or misplaced trailers are still refused)
@@ -73,29 +72,75 @@ class HooksConfig(NamedTuple):
     exempt_humans: bool = False  # with "managed": authors not in bot_identities need no trailer
 
 
-# --- automatic controls (issue 6): [breaker], [budget], [slo] ---
+# --- automatic controls: [breaker], [budget], [slo] ---
+
+
+# --- automatic controls: the policies of the circuit breaker, the budget and the SLOs ---
+
+BREAKER_MAX_WINDOW = 100  # the largest breaker window a policy may ask for
+BUDGET_WINDOWS = ("rolling", "calendar")
+
+
+class BreakerPolicy(NamedTuple):
+    """[breaker]: when an ecosystem's circuit breaker opens and how it recovers."""
+
+    threshold: float = 0.5  # open below this success rate ...
+    window: int = 10  # ... over the last this many counted attempts
+    min_attempts: int = 5  # never open with fewer counted attempts in the window
+    recovery: timedelta = timedelta(minutes=60)  # open -> half_open after this (first time)
+    max_backoff: timedelta = timedelta(hours=24)  # doubling stops here
+    probes: int = 1  # packages a half-open breaker admits per run
+    package_categories: frozenset[str] = frozenset({"validation", "unsupported"})
+
+    def counts(self, category: str) -> bool:
+        """Does a failure of this category count against the ecosystem?"""
+        return category not in self.package_categories
+
+
+class BudgetPolicy(NamedTuple):
+    """[budget]: CI minutes per platform over a window, and when to sample or stop."""
+
+    limits: tuple[tuple[str, int], ...] = ()  # (platform, minutes per window)
+    window: str = "rolling"  # or "calendar"
+    sample_at: float = 0.80
+    stop_at: float = 0.95
+    sample_rate: float = 0.25  # the share of packages to build on a sampling platform
+
+    def limit_of(self, platform: str) -> int | None:
+        return dict(self.limits).get(platform)
+
+
+class SloPolicy(NamedTuple):
+    """[slo]: the success-rate objective per ecosystem, and when it is critical."""
+
+    target: float = 0.98
+    critical: float = 0.50
+    targets: tuple[tuple[str, float], ...] = ()  # per-ecosystem overrides
+
+    def target_of(self, ecosystem: str) -> float:
+        return dict(self.targets).get(ecosystem, self.target)
 
 
 class BreakerConfig(NamedTuple):
     """[breaker] and [breaker.ecosystems.<name>]: the circuit breaker per ecosystem."""
 
-    default: breaker.Policy = breaker.Policy()
-    ecosystems: tuple[tuple[str, breaker.Policy], ...] = ()  # overrides, sorted by name
+    default: BreakerPolicy = BreakerPolicy()
+    ecosystems: tuple[tuple[str, BreakerPolicy], ...] = ()  # overrides, sorted by name
 
-    def policy_of(self, ecosystem: str) -> breaker.Policy:
+    def policy_of(self, ecosystem: str) -> BreakerPolicy:
         return dict(self.ecosystems).get(ecosystem, self.default)
 
 
 class BudgetConfig(NamedTuple):
     """[budget] and [budget.limits]: CI minutes per platform over a window."""
 
-    policy: budget.Policy = budget.Policy()
+    policy: BudgetPolicy = BudgetPolicy()
 
 
 class SloConfig(NamedTuple):
     """[slo] and [slo.ecosystems]: success-rate objectives per ecosystem."""
 
-    policy: slo.Policy = slo.Policy()
+    policy: SloPolicy = SloPolicy()
 
 
 class Config(NamedTuple):
@@ -135,11 +180,9 @@ def _fingerprint(cfg: Config) -> str:
         "recipes": [list(cfg.recipes.dependency_fields), cfg.recipes.alias_field,
                     cfg.recipes.protected_marker],
     }
-    import json  # noqa: PLC0415
 
-    from gitops.digest import sha256_hex  # noqa: PLC0415 - only the index needs the digest
 
-    return sha256_hex(json.dumps(data, sort_keys=True).encode())[:16]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -162,6 +205,23 @@ def _compile_id(pattern: str) -> re.Pattern[str]:
     if pattern not in _cache_id:
         _cache_id[pattern] = re.compile(pattern)
     return _cache_id[pattern]
+
+
+def check_batch_id(cfg: Config, batch_id: str) -> str:
+    """Refuse ids that could be options, carry control characters, or miss the pattern."""
+    if not batch_id or batch_id.startswith("-"):
+        raise UsageError(f"batch id {batch_id!r} must not be empty or start with '-'.",
+                         hint="pass the id itself, for example 2026-03-03-001")
+    if any(ord(c) < 32 or ord(c) == 127 for c in batch_id):
+        raise UsageError("batch id contains control characters.",
+                         hint="copy the id from 'git batch list'")
+    if not cfg.id_regex.fullmatch(batch_id):
+        raise UsageError(
+            f"batch id '{batch_id}' does not match the id pattern {cfg.batch.id_pattern}"
+            f" (from {cfg.source}).",
+            hint="copy the id from 'git batch list', or change batch.id_pattern",
+        )
+    return batch_id
 
 
 def glob_to_regex(glob: str) -> str:
@@ -351,9 +411,6 @@ def _validate_ops(cfg: Config, src: str) -> None:
 
 def _format_fields(fmt: str) -> set[str]:
     """The field names a str.format string uses (ValueError when it does not parse)."""
-    if fmt == OpsConfig().id_format:
-        return {"date", "seq"}  # every command checks the settings: spare them `string`
-    import string  # noqa: PLC0415
 
     return {f for _lit, f, _spec, _conv in string.Formatter().parse(fmt) if f is not None}
 
@@ -371,7 +428,7 @@ def _validate_hooks(cfg: Config, src: str) -> None:
             raise _expect(src, "hooks.target_branches", "branch names such as 'main'", name)
 
 
-# --- automatic controls (issue 6): parsing of [breaker], [budget], [slo] ---
+# --- automatic controls: parsing of [breaker], [budget], [slo] ---
 
 _PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -409,8 +466,8 @@ _BREAKER_KEYS = ("threshold", "window", "min_attempts", "recovery_minutes",
                  "max_backoff_minutes", "probes", "package_categories")
 
 
-def _breaker_policy(base: breaker.Policy, body: Mapping[str, object], src: str, key: str
-                    ) -> breaker.Policy:
+def _breaker_policy(base: BreakerPolicy, body: Mapping[str, object], src: str, key: str
+                    ) -> BreakerPolicy:
     _known(src, key, body, _BREAKER_KEYS + (("ecosystems",) if key == "breaker" else ()))
     p = base
     minute = timedelta(minutes=1)
@@ -419,9 +476,9 @@ def _breaker_policy(base: breaker.Policy, body: Mapping[str, object], src: str, 
         if name == "threshold":
             p = p._replace(threshold=_fraction(src, dotted, value))
         elif name == "window":
-            p = p._replace(window=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+            p = p._replace(window=_count(src, dotted, value, 1, BREAKER_MAX_WINDOW))
         elif name == "min_attempts":
-            p = p._replace(min_attempts=_count(src, dotted, value, 1, breaker.MAX_WINDOW))
+            p = p._replace(min_attempts=_count(src, dotted, value, 1, BREAKER_MAX_WINDOW))
         elif name == "recovery_minutes":
             p = p._replace(recovery=minute * _count(src, dotted, value, 1, 7 * 24 * 60))
         elif name == "max_backoff_minutes":
@@ -463,7 +520,7 @@ def _parse_budget(current: BudgetConfig, body: Mapping[str, object], src: str) -
     for name, value in body.items():
         dotted = f"budget.{name}"
         if name == "window":
-            if value not in budget.WINDOWS:
+            if value not in BUDGET_WINDOWS:
                 raise _expect(src, dotted, "'rolling' (the last 7 days) or 'calendar' (Monday "
                               "to Sunday, UTC)", value)
             p = p._replace(window=str(value))
@@ -512,7 +569,7 @@ def _parse_slo(current: SloConfig, body: Mapping[str, object], src: str) -> SloC
 def controls_default_lines(section: str) -> list[str]:
     """`key = value` lines of a controls section's defaults (for the sample config)."""
     if section == "breaker":
-        b = breaker.Policy()
+        b = BreakerPolicy()
         cats = ", ".join(f'"{c}"' for c in sorted(b.package_categories))
         return [f"threshold = {b.threshold}", f"window = {b.window}",
                 f"min_attempts = {b.min_attempts}",
@@ -521,11 +578,11 @@ def controls_default_lines(section: str) -> list[str]:
                 f"probes = {b.probes}", f"package_categories = [{cats}]",
                 "# [breaker.ecosystems.homebrew] overrides any of these per ecosystem"]
     if section == "budget":
-        g = budget.Policy()
+        g = BudgetPolicy()
         return [f'window = "{g.window}"', f"sample_at = {g.sample_at}",
                 f"stop_at = {g.stop_at}", f"sample_rate = {g.sample_rate}",
                 "# [budget.limits] macos = 1000, linux = 5000 (CI minutes per window)"]
-    o = slo.Policy()
+    o = SloPolicy()
     return [f"target = {o.target}", f"critical = {o.critical}",
             "# [slo.ecosystems] homebrew = 0.85 overrides the target per ecosystem"]
 
@@ -536,8 +593,6 @@ _CONTROLS: dict[str, Any] = {"breaker": _parse_breaker, "budget": _parse_budget,
 
 def parse_config_text(text: str, src: str, base: Config | None = None) -> Config:
     """Parse TOML text from src (a path or a description) over base (defaults)."""
-    import tomllib  # noqa: PLC0415 - 7 ms of imports; a repository without a file needs none
-
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from gitops import config as config_mod
-from gitops import gitcli
 from gitops.config import CONFIG_FILENAME, Config
-from gitops.records import NamedTuple
-from gitops.repoinfo import RepoInfo, open_repository, repo_path
+from gitops.git import process
+from gitops.git.repository import RepoInfo, open_repository, repo_path
 
 
 class SystemClock:
@@ -38,7 +38,7 @@ def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, s
     elif repo.work_tree is not None and (Path(repo.work_tree) / CONFIG_FILENAME).is_file():
         cfg = config_mod.load_config_file(Path(repo.work_tree) / CONFIG_FILENAME)
     elif repo.work_tree is None:
-        res = gitcli.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=repo.path,
+        res = process.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=repo.path,
                          ok=frozenset({0, 128}))
         if res.returncode == 0:
             cfg = config_mod.parse_config_text(res.text, f"HEAD:{CONFIG_FILENAME}")
@@ -50,9 +50,9 @@ def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, s
 
 
 def load_context(repo_arg: str | None, config_path: str | None, base: str | None,
-                 environ: Mapping[str, str], started: gitcli.Running | None = None) -> Context:
-    """The Context of a command (started: repoinfo.probe(repo_path(...)), already running)."""
-    repo = open_repository(repo_path(repo_arg, environ), started)
+                 environ: Mapping[str, str]) -> Context:
+    """The Context of a command: its repository and its configuration, every layer applied."""
+    repo = open_repository(repo_path(repo_arg, environ))
     cfg = load_config(repo, config_path, environ)
     cfg = config_mod.with_base_branch(cfg, base)
     return Context(repo=repo, config=cfg, clock=SystemClock())

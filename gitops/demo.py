@@ -40,9 +40,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gitops import gitcli
 from gitops.config import CONFIG_FILENAME, Config, controls_default_lines
+from gitops.context import load_context
 from gitops.errors import UsageError
+from gitops.git import process
+from gitops.ops import write
 
 MIN_COMMITS = 60
 DEFAULT_COMMITS = 120
@@ -322,7 +324,7 @@ def _config_text() -> str:
         if section == "source":
             continue
         out += ["", f"[{section}]"]
-        if section in ("breaker", "budget", "slo"):  # nested tables (issue 6)
+        if section in ("breaker", "budget", "slo"):  # nested tables
             out += controls_default_lines(section)
             continue
         for key, value in body._asdict().items():
@@ -1236,26 +1238,26 @@ def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7,
             hint="install the OpenSSH client tools, then run the demo again",
         )
     path.mkdir(parents=True, exist_ok=True)
-    gitcli.run("init", "--quiet", f"--initial-branch={BASE_BRANCH}",
+    process.run("init", "--quiet", f"--initial-branch={BASE_BRANCH}",
                *(["--bare"] if bare else []), repo=path)
     gen = _Gen(commits, seed)
     with tempfile.TemporaryDirectory(prefix="git-batch-demo-") as tmp:
         marks = Path(tmp) / "marks"
-        gitcli.run_streaming("fast-import", "--quiet", "--done", f"--export-marks={marks}",
+        process.feed("fast-import", "--quiet", "--done", f"--export-marks={marks}",
                              repo=path, chunks=gen.chunks())
         oids = _read_marks(marks)
     key = _operator_key(path, Path(keygen)) if keygen else None
     signers = _allow_operator(path, key, gen.clock) if key else ""
     if not bare:
         # The repository is new, so checking out main here cannot clobber anybody's work.
-        gitcli.run("reset", "--hard", "--quiet", repo=path)
+        process.run("reset", "--hard", "--quiet", repo=path)
     info = gen.info(path, oids)
     if key is None:
         return info
     return replace(info, commits=info.commits + 1, operator=_add_operator(path, key, signers))
 
 
-# The operator of `git batch demo` (issue 8): a key of its own, never the user's.
+# The operator of `git batch demo`: a key of its own, never the user's.
 OPERATOR = ("Demo Operator", "operator@demo.invalid")
 OPERATOR_DIR = "git-batch-demo"  # under the git dir: the key and the bare `origin`
 REMOTE = "origin"
@@ -1263,7 +1265,7 @@ _ADMIN = ("Registry Admin", "admin@registry.example")
 
 
 def _git_dir(path: Path) -> Path:
-    return Path(gitcli.run("rev-parse", "--absolute-git-dir", repo=path).text.strip())
+    return Path(process.run("rev-parse", "--absolute-git-dir", repo=path).text.strip())
 
 
 def _operator_key(path: Path, keygen: Path) -> Path:
@@ -1273,7 +1275,7 @@ def _operator_key(path: Path, keygen: Path) -> Path:
     key = home / "operator_key"
     # ssh-keygen writes the private key with mode 600; -q and an empty passphrase: no output,
     # no prompt.
-    code = gitcli.run_program(keygen, ("-q", "-t", "ed25519", "-N", "", "-C", OPERATOR[1],
+    code = process.run_program(keygen, ("-q", "-t", "ed25519", "-N", "", "-C", OPERATOR[1],
                                        "-f", str(key)), cwd=home, stdin=b"")
     if code != 0 or not key.with_suffix(".pub").is_file():
         raise UsageError(f"ssh-keygen could not make the demo's key in {home} (exit {code}).",
@@ -1291,7 +1293,7 @@ def _allow_operator(path: Path, key: Path, after: datetime) -> str:
         b"changing who may operate takes a reviewed commit here.\n"
     )
     when = int((after + timedelta(minutes=30)).timestamp())
-    parent = gitcli.run("rev-parse", "--verify", "--end-of-options", f"{_MAIN_REF}^{{commit}}",
+    parent = process.run("rev-parse", "--verify", "--end-of-options", f"{_MAIN_REF}^{{commit}}",
                         repo=path).text.strip()
     who = f"{_ADMIN[0]} <{_ADMIN[1]}> {when} +0000"
     stream = b"".join((
@@ -1300,26 +1302,23 @@ def _allow_operator(path: Path, key: Path, after: datetime) -> str:
         f"from {parent}\nM 100644 inline {_CONFIG.ops.allowed_signers}\n".encode(),
         f"data {len(listed)}\n".encode(), listed, b"\n", b"done\n",
     ))
-    gitcli.run("fast-import", "--quiet", "--done", repo=path, stdin=stream)
-    return gitcli.run("rev-parse", "--verify", _MAIN_REF, repo=path).text.strip()
+    process.run("fast-import", "--quiet", "--done", repo=path, stdin=stream)
+    return process.run("rev-parse", "--verify", _MAIN_REF, repo=path).text.strip()
 
 
 def _add_operator(path: Path, key: Path, signers: str) -> DemoOperator:
     """Sign as the operator in this repository, publish main to a bare `origin` inside the git
     dir, and create the ops branch there (`git batch ops init --push origin`)."""
-    from gitops import ops  # noqa: PLC0415 - only the operator demo needs the ops machinery
-    from gitops.context import load_context  # noqa: PLC0415
-
     for name, value in (("user.name", OPERATOR[0]), ("user.email", OPERATOR[1]),
                         ("gpg.format", "ssh"), ("user.signingkey", str(key))):
-        gitcli.run("config", "--local", name, value, repo=path)
+        process.run("config", "--local", name, value, repo=path)
     origin = key.parent / "origin.git"
-    gitcli.run("init", "--quiet", "--bare", f"--initial-branch={BASE_BRANCH}", str(origin),
+    process.run("init", "--quiet", "--bare", f"--initial-branch={BASE_BRANCH}", str(origin),
                repo=path)
-    gitcli.run("remote", "add", REMOTE, str(origin), repo=path)
-    gitcli.run("push", "--quiet", REMOTE, f"{_MAIN_REF}:{_MAIN_REF}", repo=path)
+    process.run("remote", "add", REMOTE, str(origin), repo=path)
+    process.run("push", "--quiet", REMOTE, f"{_MAIN_REF}:{_MAIN_REF}", repo=path)
     ctx = load_context(str(path), None, BASE_BRANCH, os.environ)
-    result = ops.init(ctx, push=REMOTE)
+    result = write.init(ctx, push=REMOTE)
     return DemoOperator(OPERATOR[1], key, signers, result.tip, str(origin))
 
 

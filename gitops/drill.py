@@ -1,4 +1,4 @@
-"""Incident drill: a whole incident run on a throw-away clone, every step timed (issue 8).
+"""Incident drill: a whole incident run on a throw-away clone, every step timed.
 
 `run()` makes a mirror clone of the repository in a temporary directory (every ref, objects
 hardlinked, so it takes a fraction of a second whatever the history's size), or generates the
@@ -33,14 +33,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gitops
-from gitops import demo, errors, gitcli, index, repoinfo
+from gitops import demo, errors
 from gitops.config import CONFIG_FILENAME, ENV_OVERRIDES
 from gitops.context import Context, load_context
-from gitops.gitcli import GitResult, Oid
-from gitops.records import NamedTuple
+from gitops.git import plumbing, process, repository
+from gitops.git.process import GitResult, Oid
+from gitops.history import index
 
 PRINCIPAL = "drill@git-batch.invalid"
 NAME = "git-batch drill"
@@ -164,7 +165,7 @@ class _Drill:
                 ctx, kind = self._demo(), "demo"
                 if options.ecosystem is not None:
                     _check_ecosystem(options.ecosystem, ctx.config.ops.ecosystems)
-            base_ref, base = repoinfo.resolve_base(ctx.repo, ctx.config)
+            base_ref, base = repository.resolve_base(ctx.repo, ctx.config)
             source = Source(kind, str(ctx.repo.work_tree or ctx.repo.git_dir), base_ref, base)
             self.env = self._environment(ctx, source, options)
             self._clone(ctx)
@@ -220,7 +221,7 @@ class _Drill:
         """One `git batch` process in the clone: its exit code must be one of expected."""
         started = time.monotonic()
         # `git batch` finds the shim in self.env's PATH: this interpreter, `-m gitops`.
-        res = gitcli.run("batch", "--repo", str(self.clone), *args, repo=self.clone,
+        res = process.run("batch", "--repo", str(self.clone), *args, repo=self.clone,
                          env=self.env, ok=_ANY)
         took = _ms(started)
         ok = res.returncode in expected
@@ -251,7 +252,7 @@ class _Drill:
              extra: dict[str, str] | None = None, ok: frozenset[int] = _OK0) -> GitResult:
         """git in the clone (or repo) with the drill's own environment."""
         env = {**self.env, **(extra or {})}
-        return gitcli.run(*args, repo=repo or self.clone, stdin=stdin, env=env, ok=ok)
+        return process.run(*args, repo=repo or self.clone, stdin=stdin, env=env, ok=ok)
 
     # -- the throw-away clone -------------------------------------------------------------------
 
@@ -316,7 +317,7 @@ class _Drill:
                             "(git fetch --unshallow)")
             # The operator's environment: reading the repository is what every command does, and
             # ownership checks (safe.directory) must see their settings. --template: no hooks.
-            gitcli.run("clone", "--quiet", "--mirror", "--local",
+            process.run("clone", "--quiet", "--mirror", "--local",
                        f"--template={self.tmp / 'hooks'}", "--", str(src), str(self.clone),
                        repo=self.tmp)
             refs = self._git("for-each-ref", "--format=%(refname)").text.split()
@@ -380,7 +381,7 @@ class _Drill:
             raise _Fail("ssh-keygen not found: the drill signs its ops commits with a "
                         "throw-away ssh key (install OpenSSH)")
         key = self.tmp / "drill_key"
-        code = gitcli.run_program(Path(program), ["-q", "-t", "ed25519", "-N", "", "-C",
+        code = process.run_program(Path(program), ["-q", "-t", "ed25519", "-N", "", "-C",
                                                   PRINCIPAL, "-f", str(key)],
                                   cwd=self.tmp, stdin=b"")
         if code != 0:
@@ -405,7 +406,7 @@ class _Drill:
                    "drill in a throw-away clone; it never leaves it.\n")
         commit = Oid(self._git("commit-tree", "--no-gpg-sign", "-p", base, "-F", "-",
                                "--end-of-options", tree, stdin=message.encode()).text.strip())
-        if not gitcli.update_ref_cas(self.clone, source.base_ref, commit, base,
+        if not plumbing.update_ref_cas(self.clone, source.base_ref, commit, base,
                                      "git-batch drill: allowed signers"):
             raise _Fail(f"{source.base_ref} in the clone is not at {base[:10]} any more")
         return commit
@@ -451,7 +452,7 @@ class _Drill:
             if not commit:
                 return "nothing to merge: the revert changed nothing"
             # The revert's parent is the base tip it was planned on: a fast-forward.
-            if not gitcli.update_ref_cas(self.clone, base_ref, commit, revert["target"],
+            if not plumbing.update_ref_cas(self.clone, base_ref, commit, revert["target"],
                                          "git-batch drill: merge the revert"):
                 raise _Fail(f"{base_ref} moved in the clone; the revert is not a fast-forward")
             return (f"{_short(base_ref)} fast-forwarded to {commit[:10]}: the revert's pull "
@@ -479,15 +480,15 @@ def _config_text(ctx: Context, explicit: str | None) -> str:
     if ctx.repo.work_tree is not None:
         path = Path(ctx.repo.work_tree) / CONFIG_FILENAME
         return path.read_text(encoding="utf-8") if path.is_file() else ""
-    res = gitcli.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=ctx.repo.path,
+    res = process.run("cat-file", "blob", f"HEAD:{CONFIG_FILENAME}", repo=ctx.repo.path,
                      ok=frozenset({0, 128}))
     return res.text if res.returncode == 0 else ""
 
 
 def _copy_index(src: Path, dst: Path) -> bool:
     """Copy the repository's history index (a cache) into the clone with sqlite's online backup
-    (a consistent snapshot, read-only on the source): a cold build takes half a minute on 200k
-    commits. False when there is none or it cannot be read; the clone then builds its own."""
+    (a consistent snapshot, read-only on the source), instead of building one from scratch.
+    False when there is none or it cannot be read; the clone then builds its own."""
     if not src.is_file():
         return False
     try:

@@ -71,7 +71,7 @@ class GitFailed(GitopsError):
         self.stderr = stderr
 
 
-# --- revert and reapply (issue 3) ---
+# --- revert and reapply ---
 
 
 class NothingToDo(GitopsError):
@@ -109,7 +109,7 @@ class IdentityMissing(GitopsError):
     summary = "git has no user.name / user.email to write the commit with"
 
 
-# --- in-flight radar (issue 4) ---
+# --- in-flight radar ---
 
 
 class InflightBreaks(GitopsError):
@@ -119,7 +119,7 @@ class InflightBreaks(GitopsError):
                "or carry the reverted batch")
 
 
-# --- ops branch (issue 5) ---
+# --- ops branch ---
 
 
 class Paused(GitopsError):
@@ -171,7 +171,7 @@ class StateConflict(GitopsError):
     summary = "contended: the ops branch kept moving during the retries (EX_TEMPFAIL); run again"
 
 
-# --- enforcement (issue 7) ---
+# --- enforcement ---
 
 
 class TrailerRefused(GitopsError):
@@ -208,7 +208,7 @@ class HookConflict(GitopsError):
     summary = "hooks install: a hook that git-batch did not write is in the way; nothing written"
 
 
-# --- automatic controls (issue 6) ---
+# --- automatic controls ---
 
 
 class BreakerOpen(GitopsError):
@@ -265,9 +265,9 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     BranchExists,
     RecipeUnreadable,
     IdentityMissing,
-    # in-flight radar (issue 4)
+    # in-flight radar
     InflightBreaks,
-    # ops branch (issue 5)
+    # ops branch
     Paused,
     StateUntrusted,
     RemoteUnreachable,
@@ -276,13 +276,13 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     OpsBranchMissing,
     OpsDiverged,
     StateConflict,
-    # enforcement (issue 7)
+    # enforcement
     TrailerRefused,
     BatchBlocked,
     ReintroducesReverted,
     PushRefused,
     HookConflict,
-    # automatic controls (issue 6)
+    # automatic controls
     BreakerOpen,
     BudgetExhausted,
     SloCritical,

@@ -18,9 +18,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-
-from gitops import tomlplain
-from gitops.records import NamedTuple
+from typing import NamedTuple
 
 # Not configurable (RecipesConfig has no key for it): the recipe's own name, else the file stem.
 NAME_FIELD = "metadata.name"
@@ -203,9 +201,7 @@ def parse_recipe(
         bad = data[exc.start : exc.start + 1].hex()
         return RecipeError(path, line, f"not valid UTF-8: byte 0x{bad} at offset {exc.start}")
     try:
-        doc = tomlplain.loads(text)  # plain recipes, several times faster; else tomllib's answer
-        if doc is None:
-            doc = tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         return RecipeError(path, _error_line(message, text), message)

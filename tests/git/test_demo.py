@@ -17,6 +17,7 @@ import pytest
 from gitops import demo
 from gitops.config import CONFIG_FILENAME, Config, parse_config_text
 from gitops.errors import UsageError
+from gitops.ops import gate, status
 
 ID = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{3}$")
 
@@ -443,7 +444,6 @@ def test_operator_key_stays_in_the_git_dir_and_this_repository(operated: demo.De
 
 
 def test_operator_demo_has_a_trusted_ops_branch_on_origin(operated: demo.DemoInfo) -> None:
-    from gitops import ops, ops_view  # noqa: PLC0415
     from gitops.context import load_context  # noqa: PLC0415
 
     repo, op = operated.path, operated.operator
@@ -452,12 +452,12 @@ def test_operator_demo_has_a_trusted_ops_branch_on_origin(operated: demo.DemoInf
     assert dict(zip(remote[1::2], remote[::2], strict=True)) == {
         "HEAD": op.signers_commit, "refs/heads/main": op.signers_commit,
         "refs/heads/batch-ops": op.ops_tip}
-    report = ops.status(load_context(str(repo), None, None, {}))
+    report = status.status(load_context(str(repo), None, None, {}))
     assert report.view.trust.trusted and report.view.tip == op.ops_tip
     assert report.view.trust.tip_principal == "operator@demo.invalid"
-    gate = ops_view.gate(load_context(str(repo), None, None, {}), ecosystem="npm", stage="merge",
-                    fetch="origin")
-    assert gate.decision.can_proceed
+    decided = gate.gate(load_context(str(repo), None, None, {}), ecosystem="npm",
+                        stage="merge", fetch="origin")
+    assert decided.decision.can_proceed
 
 
 def test_describe_names_the_operator(operated: demo.DemoInfo) -> None:

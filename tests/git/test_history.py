@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops import index as index_mod
-from gitops import lookup
 from gitops.context import Context, load_context
 from gitops.errors import RepositoryError, UnknownBatch, UsageError
-from gitops.history import BatchReport
+from gitops.history import index as index_mod
+from gitops.history import query
+from gitops.history.report import BatchReport
 from tests.conftest import Repo, git
 
 B1 = "2026-03-03-001"
@@ -30,9 +30,9 @@ def bot(subject: str, batch_id: str, eco: str = "homebrew") -> str:
 
 def both_paths(repo: Repo | Path, batch_id: str) -> BatchReport:
     """show through the index and straight from git must agree; return the report."""
-    lookup.list_batches(ctx_of(repo))  # show alone never builds the index; list does
-    warm = lookup.show(ctx_of(repo), batch_id)
-    cold = lookup.show(ctx_of(repo), batch_id, use_index=False)
+    query.list_batches(ctx_of(repo))  # show alone never builds the index; list does
+    warm = query.show(ctx_of(repo), batch_id)
+    cold = query.show(ctx_of(repo), batch_id, use_index=False)
     assert [m.commit.oid for m in warm.members] == [m.commit.oid for m in cold.members]
     assert [(m.source, m.detail) for m in warm.members] == [
         (m.source, m.detail) for m in cold.members
@@ -87,7 +87,7 @@ def test_exact_ids_no_prefix_match(registry: Repo) -> None:
     r = both_paths(registry, B1)
     assert len(r.members) == 2
     with pytest.raises(UsageError):
-        lookup.show(ctx_of(registry), "2026-03-03")
+        query.show(ctx_of(registry), "2026-03-03")
 
 
 def test_legacy_form_and_prose_line(make_repo: Callable[..., Repo]) -> None:
@@ -154,7 +154,7 @@ def test_revert_state_reverted_partly_and_reapplied(registry: Repo) -> None:
 
 
 def test_list_summaries(registry: Repo) -> None:
-    rows = lookup.list_batches(ctx_of(registry))
+    rows = query.list_batches(ctx_of(registry))
     assert [(s.batch_id, s.commits, s.managed_files, s.ecosystems, s.sources) for s in rows] == [
         (B1, 2, 3, ("homebrew",), ("trailer",)),
         (B2, 1, 1, ("cargo",), ("trailer",)),
@@ -162,14 +162,14 @@ def test_list_summaries(registry: Repo) -> None:
 
 
 def test_unknown_id_suggests_nearest(registry: Repo) -> None:
-    lookup.list_batches(ctx_of(registry))
+    query.list_batches(ctx_of(registry))
     with pytest.raises(UnknownBatch) as exc:
-        lookup.show(ctx_of(registry), "2026-03-03-002")
+        query.show(ctx_of(registry), "2026-03-03-002")
     assert B1 in (exc.value.hint or "")
 
 
 def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
-    lookup.list_batches(ctx_of(registry))
+    query.list_batches(ctx_of(registry))
 
     def no_rebuild(*_args: object, **_kw: object) -> None:
         raise AssertionError("an append must update the index in place, not rebuild it")
@@ -178,7 +178,7 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
     registry.commit(bot("batch part 3", B1), {"recipes/d/delta.toml": "x\n",
                                               "recipes/a/alpha.toml": "again\n"})
     registry.commit("human touches delta\n", {"recipes/d/delta.toml": "y\n"})
-    warm = lookup.show(ctx_of(registry), B1)
+    warm = query.show(ctx_of(registry), B1)
     assert len(warm.members) == 3
     assert "recipes/d/delta.toml" in warm.files.added
     assert ("recipes/d/delta.toml", "human touches delta") in {
@@ -186,7 +186,7 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
     }
     monkeypatch.undo()
     both_paths(registry, B1)
-    info = lookup.build_index(ctx_of(registry), rebuild=False, progress=None)  # appended count
+    info = query.build_index(ctx_of(registry), rebuild=False, progress=None)  # appended count
     assert info["commits"] == int(registry.git("rev-list", "--count", "main"))
 
 
@@ -194,7 +194,7 @@ def test_incremental_update_over_a_merge_and_a_long_gap(registry: Repo,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """New commits past several read-ahead rounds (128, then 256 lines) and a merge of a branch
     cut before the indexed tip: the update appends exactly the commits a full build holds."""
-    lookup.list_batches(ctx_of(registry))
+    query.list_batches(ctx_of(registry))
     old = registry.head()
     registry.git("checkout", "-q", "-b", "side", "HEAD~1")
     side = "2026-03-05-001"
@@ -212,57 +212,57 @@ def test_incremental_update_over_a_merge_and_a_long_gap(registry: Repo,
         raise AssertionError("an append must update the index in place, not rebuild it")
 
     monkeypatch.setattr(index_mod, "build_full", no_rebuild)
-    appended = lookup.build_index(ctx_of(registry), rebuild=False, progress=None)
+    appended = query.build_index(ctx_of(registry), rebuild=False, progress=None)
     monkeypatch.undo()
     assert appended["commits"] == int(registry.git("rev-list", "--count", "main"))
-    incremental = lookup.list_batches(ctx_of(registry))
+    incremental = query.list_batches(ctx_of(registry))
     assert side in [b.batch_id for b in incremental]  # from the merged side branch
-    rebuilt = lookup.build_index(ctx_of(registry), rebuild=True, progress=None)
+    rebuilt = query.build_index(ctx_of(registry), rebuild=True, progress=None)
     assert rebuilt["commits"] == appended["commits"]
-    assert lookup.list_batches(ctx_of(registry)) == incremental
+    assert query.list_batches(ctx_of(registry)) == incremental
     assert len(both_paths(registry, side).members) == 1
 
 
 def test_index_rebuilds_after_rewrite(registry: Repo, capsys: pytest.CaptureFixture[str]) -> None:
-    lookup.list_batches(ctx_of(registry))
+    query.list_batches(ctx_of(registry))
     registry.git("reset", "-q", "--hard", "HEAD~1")
     registry.commit("rewritten\n", {"recipes/r/r.toml": "x\n"})
-    assert B2 not in [s.batch_id for s in lookup.list_batches(ctx_of(registry))]
+    assert B2 not in [s.batch_id for s in query.list_batches(ctx_of(registry))]
     assert "rebuilding" in capsys.readouterr().err
     with pytest.raises(UnknownBatch):
-        lookup.show(ctx_of(registry), B2)
+        query.show(ctx_of(registry), B2)
 
 
 def test_show_never_builds_a_missing_index(registry: Repo) -> None:
     ctx = ctx_of(registry)
-    assert len(lookup.show(ctx, B1).members) == 2
+    assert len(query.show(ctx, B1).members) == 2
     assert not index_mod.index_path(ctx.repo.common_dir, "refs/heads/main").exists()
 
 
 @pytest.mark.parametrize("garbage", [b"not a database at all", b""])
 def test_corrupt_or_foreign_index_is_rebuilt(registry: Repo, garbage: bytes) -> None:
     ctx = ctx_of(registry)
-    lookup.list_batches(ctx)
+    query.list_batches(ctx)
     path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
     path.write_bytes(garbage * 100)
-    assert len(lookup.show(ctx_of(registry), B1).members) == 2  # cold path meanwhile
-    assert len(lookup.list_batches(ctx_of(registry))) == 2
+    assert len(query.show(ctx_of(registry), B1).members) == 2  # cold path meanwhile
+    assert len(query.list_batches(ctx_of(registry))) == 2
     assert index_mod.Index.open(path) is not None
     foreign = sqlite3.connect(path)
     foreign.execute("PRAGMA application_id=1")
     foreign.close()
     assert index_mod.Index.open(path) is None
-    assert len(lookup.list_batches(ctx_of(registry))) == 2
+    assert len(query.list_batches(ctx_of(registry))) == 2
     assert index_mod.Index.open(path) is not None
 
 
 def test_index_with_other_settings_is_rebuilt(registry: Repo, tmp_path: Path) -> None:
-    lookup.list_batches(ctx_of(registry))
+    query.list_batches(ctx_of(registry))
     cfg = tmp_path / "other.toml"
     cfg.write_text('[batch]\ntrailer_key = "Run-Id"\n')
     ctx = load_context(str(registry.path), str(cfg), None, {})
     with pytest.raises(UnknownBatch):
-        lookup.show(ctx, B1)
+        query.show(ctx, B1)
 
 
 def test_bare_repository(registry: Repo, tmp_path: Path) -> None:
@@ -276,7 +276,7 @@ def test_shallow_clone_refused(registry: Repo, tmp_path: Path) -> None:
     shallow = tmp_path / "shallow"
     git(tmp_path, "clone", "-q", "--depth=1", f"file://{registry.path}", str(shallow))
     with pytest.raises(RepositoryError, match="shallow"):
-        lookup.show(ctx_of(shallow), B1)
+        query.show(ctx_of(shallow), B1)
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
@@ -289,14 +289,14 @@ def test_not_a_repository(tmp_path: Path) -> None:
 def test_missing_base_branch(registry: Repo) -> None:
     ctx = load_context(str(registry.path), None, "no-such-branch", {})
     with pytest.raises(RepositoryError, match="no-such-branch"):
-        lookup.show(ctx, B1)
+        query.show(ctx, B1)
 
 
 def test_base_defaults_to_origin_head(registry: Repo, tmp_path: Path) -> None:
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(registry.path), str(clone))
     git(clone, "checkout", "-q", "-b", "work", "HEAD~3")
-    r = lookup.show(ctx_of(clone), B2)  # only on origin/main, not on the checked-out branch
+    r = query.show(ctx_of(clone), B2)  # only on origin/main, not on the checked-out branch
     assert len(r.members) == 1
 
 
@@ -319,14 +319,14 @@ def test_squash_landing_after_index_updates_incrementally(
 ) -> None:
     repo = make_repo()
     _open_pr(repo, 5, B1)
-    assert lookup.list_batches(ctx_of(repo)) == []  # open pull request: in flight, no member
+    assert query.list_batches(ctx_of(repo)) == []  # open pull request: in flight, no member
 
     def no_rebuild(*_args: object, **_kw: object) -> None:
         raise AssertionError("must update incrementally")
 
     monkeypatch.setattr(index_mod, "build_full", no_rebuild)
     _squash(repo, 5)
-    rows = lookup.list_batches(ctx_of(repo))
+    rows = query.list_batches(ctx_of(repo))
     assert [(s.batch_id, s.sources) for s in rows] == [(B1, ("pull-request",))]
 
 
@@ -335,7 +335,7 @@ def test_pull_ref_fetched_after_index_is_picked_up(make_repo: Callable[..., Repo
     head = _open_pr(repo, 6, B1)
     repo.git("update-ref", "-d", "refs/pull/6/head")
     _squash(repo, 6)
-    assert lookup.list_batches(ctx_of(repo)) == []
+    assert query.list_batches(ctx_of(repo)) == []
     repo.git("update-ref", "refs/pull/6/head", head)
-    assert [s.batch_id for s in lookup.list_batches(ctx_of(repo))] == [B1]
+    assert [s.batch_id for s in query.list_batches(ctx_of(repo))] == [B1]
     both_paths(repo, B1)

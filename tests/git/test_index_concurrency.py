@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from gitops import demo
-from gitops import index as index_mod
+from gitops.history import index as index_mod
 from tests.conftest import cli_env
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gitops import index as index_mod
-from gitops import lookup, revert
 from gitops.context import load_context
+from gitops.history import index as index_mod
+from gitops.history import query
+from gitops.revert import apply
 from tests.conftest import Repo
 
 B = "2026-03-03-001"
@@ -46,16 +47,16 @@ def registry(make_repo: Callable[..., Repo]) -> Repo:
     repo = make_repo()
     repo.commit("base\n", {"recipes/z/zlib.toml": recipe("zlib")})
     repo.commit(f"add beta\n\nBatch-Id: {B}\n", {"recipes/b/beta.toml": recipe("beta", ("zlib",))})
-    lookup.list_batches(ctx_of(repo))  # builds the index: tables at the tip
+    query.list_batches(ctx_of(repo))  # builds the index: tables at the tip
     return repo
 
 
 def test_show_leaves_the_recipes_behind_and_revert_catches_up(registry: Repo) -> None:
     before = registry.head("HEAD")
     registry.commit("human adds gamma\n", {"recipes/g/gamma.toml": recipe("gamma", ("beta",))})
-    lookup.show(ctx_of(registry), B)
+    query.show(ctx_of(registry), B)
     assert tips(registry) == (registry.head("HEAD"), before)
-    out = revert.run(ctx_of(registry), B, "revert", revert.Options(dry_run=True))
+    out = apply.run(ctx_of(registry), B, "revert", apply.Options(dry_run=True))
     assert out.stop == "dependencies"
     assert [(b.dependent, b.missing) for b in out.plan.broken] == [("recipes/g/gamma.toml", "beta")]
     assert tips(registry) == (registry.head("HEAD"),) * 2
@@ -69,7 +70,7 @@ def test_a_merge_that_drops_a_change_is_seen(registry: Repo) -> None:
     fork = registry.head("HEAD")
     registry.commit("gamma needs beta\n", {"recipes/g/gamma.toml": recipe("gamma", ("beta",))})
     indexed = registry.head("HEAD")
-    refreshed = lookup.ensure_index(ctx_of(registry), lookup.target(ctx_of(registry)))
+    refreshed = query.ensure_index(ctx_of(registry), query.target(ctx_of(registry)))
     assert refreshed is not None
     refreshed.close()
     assert tips(registry) == (indexed, indexed)
@@ -78,7 +79,7 @@ def test_a_merge_that_drops_a_change_is_seen(registry: Repo) -> None:
     registry.git("merge", "-q", "-s", "ours", "-m", "merge main, keep ours", indexed)
     registry.git("checkout", "-q", "main")
     registry.git("merge", "-q", "--ff-only", "other")
-    idx = lookup.ensure_index(ctx_of(registry), lookup.target(ctx_of(registry)))
+    idx = query.ensure_index(ctx_of(registry), query.target(ctx_of(registry)))
     assert idx is not None
     try:
         depends, _providers, _bad = idx.recipes_at_tip({"beta"})
@@ -86,7 +87,7 @@ def test_a_merge_that_drops_a_change_is_seen(registry: Repo) -> None:
     finally:
         idx.close()
     assert depends == set()
-    out = revert.run(ctx_of(registry), B, "revert", revert.Options(dry_run=True))
+    out = apply.run(ctx_of(registry), B, "revert", apply.Options(dry_run=True))
     assert out.stop is None and not out.plan.broken
 
 
@@ -109,10 +110,10 @@ def test_a_commit_gone_from_the_repository_means_every_recipe_is_read(registry: 
 def test_recipes_that_cannot_be_refreshed_mean_a_rebuild(registry: Repo,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     registry.commit("human adds gamma\n", {"recipes/g/gamma.toml": recipe("gamma", ("beta",))})
-    lookup.show(ctx_of(registry), B)  # the tables stay behind
+    query.show(ctx_of(registry), B)  # the tables stay behind
     monkeypatch.setattr(index_mod, "refresh_recipes", lambda *_a: False)
     warnings: list[str] = []
-    idx = lookup.ensure_index(ctx_of(registry), lookup.target(ctx_of(registry)),
+    idx = query.ensure_index(ctx_of(registry), query.target(ctx_of(registry)),
                               warn=warnings.append)
     assert idx is not None
     try:

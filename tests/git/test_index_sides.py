@@ -1,7 +1,7 @@
 """The history index keeps both sides (mode, blob id) of every first-parent change (issue 3).
 
 The stored sides are checked against `git diff-tree --raw`, an independent reading of the same
-trees, and against the tree lookup revert.prepare falls back to.
+trees, and against the tree lookup apply.prepare falls back to.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from gitops import demo, lookup, revert
-from gitops import index as index_mod
+from gitops import demo
 from gitops.context import load_context
-from gitops.history import blob_entry
-from gitops.repo import Repo as PyRepo
+from gitops.git.objects import Repo as PyRepo
+from gitops.history import index as index_mod
+from gitops.history import query
+from gitops.history.report import blob_entry
+from gitops.revert import apply, plan
 from tests.conftest import Repo, git
 
 B = "2026-03-03-001"
@@ -73,7 +75,7 @@ def diff_tree(repo: Path) -> dict[tuple[str, str], tuple[str, tuple[str, int], t
 
 def test_sides_match_diff_tree_on_the_demo_registry(tmp_path: Path) -> None:
     info = demo.generate(tmp_path / "registry", commits=400, seed=11)
-    lookup.list_batches(ctx_of(info.path))
+    query.list_batches(ctx_of(info.path))
     mine, theirs = stored(info.path / ".git"), diff_tree(info.path)
     assert mine == theirs
     statuses = {st for st, _o, _n in mine.values()}
@@ -116,7 +118,7 @@ def odd_repo(make_repo: Callable[..., Repo]) -> Repo:
 
 
 def test_sides_of_every_kind_of_change(odd_repo: Repo) -> None:
-    lookup.list_batches(ctx_of(odd_repo.path))
+    query.list_batches(ctx_of(odd_repo.path))
     mine, theirs = stored(odd_repo.path / ".git"), diff_tree(odd_repo.path)
     assert mine == theirs
     modes = {(st, o[1], n[1]) for st, o, n in mine.values()}
@@ -135,7 +137,7 @@ def test_incremental_update_keeps_the_sides(make_repo: Callable[..., Repo],
     repo = make_repo()
     repo.commit("base\n", {"recipes/a/a.toml": "a = 1\n", "recipes/b/b.toml": "b = 1\n",
                            "recipes/c/c.toml": "c = 1\n"})
-    lookup.list_batches(ctx_of(repo.path))
+    query.list_batches(ctx_of(repo.path))
 
     def no_rebuild(*_args: object, **_kw: object) -> None:
         raise AssertionError("new commits must be appended, not rebuilt")
@@ -149,7 +151,7 @@ def test_incremental_update_keeps_the_sides(make_repo: Callable[..., Repo],
     (repo.path / "recipes/a/a.toml").symlink_to("elsewhere")
     repo.commit("a becomes a symlink\n")
     repo.git("merge", "-q", "--no-ff", "-m", "merge side", "side")
-    lookup.list_batches(ctx_of(repo.path))
+    query.list_batches(ctx_of(repo.path))
     mine, theirs = stored(repo.path / ".git"), diff_tree(repo.path)
     assert mine == theirs
     assert ("T", 0o100644, 0o120000) in {(st, o[1], n[1]) for st, o, n in mine.values()}
@@ -159,7 +161,7 @@ def test_sides_answer_as_the_tree_lookup_does(odd_repo: Repo) -> None:
     """Index.sides() gives what Repo.entries reads from the parent's and the commit's trees
     (a submodule or a directory is no file: None)."""
     ctx = ctx_of(odd_repo.path)
-    lookup.list_batches(ctx)
+    query.list_batches(ctx)
     idx = index_mod.Index.open(index_mod.index_path(ctx.repo.common_dir, "refs/heads/main"))
     assert idx is not None
     try:
@@ -191,7 +193,7 @@ def test_revert_takes_pre_and_post_from_the_index(odd_repo: Repo,
     """No tree of a batch commit (or its parent) is read; with the index silent, the tree
     lookup gives the same plan."""
     ctx = ctx_of(odd_repo.path)
-    expected = revert.prepare(ctx, B, "revert", revert.Options())
+    expected = apply.prepare(ctx, B, "revert", apply.Options())
     read: list[str] = []
     entries = PyRepo.entries
 
@@ -200,25 +202,25 @@ def test_revert_takes_pre_and_post_from_the_index(odd_repo: Repo,
         return entries(self, commit, paths)  # type: ignore[arg-type]
 
     monkeypatch.setattr(PyRepo, "entries", spy)
-    assert revert.prepare(ctx, B, "revert", revert.Options()) == expected
+    assert apply.prepare(ctx, B, "revert", apply.Options()) == expected
     assert set(read) == {expected.target}
     read.clear()
     monkeypatch.setattr(index_mod.Index, "sides", lambda self, wanted: {})
-    assert revert.prepare(ctx, B, "revert", revert.Options()) == expected
+    assert apply.prepare(ctx, B, "revert", apply.Options()) == expected
     assert len(set(read)) > 1  # the fallback read the batch commits' trees
     monkeypatch.undo()
     assert {f.path: f.outcome for f in expected.files} == {
-        "recipes/a/a.toml": revert.RESTORE,  # content and mode back
-        "recipes/b/b.toml": revert.RECREATE,
-        "recipes/d/dir.toml": revert.RECREATE,  # a file again, where the batch made a directory
-        "recipes/d/dir.toml/inner.toml": revert.DELETE,
-        "recipes/l/link.toml": revert.CONFLICT,  # deleted after the batch
-        "recipes/n/new.toml": revert.DELETE,
-        "recipes/s/sub": revert.CONFLICT,  # a file again after the batch
-        ODD[0]: revert.CONFLICT,  # edited on the merged side branch
-        **{p: revert.RESTORE for p in ODD[1:]},
+        "recipes/a/a.toml": plan.RESTORE,  # content and mode back
+        "recipes/b/b.toml": plan.RECREATE,
+        "recipes/d/dir.toml": plan.RECREATE,  # a file again, where the batch made a directory
+        "recipes/d/dir.toml/inner.toml": plan.DELETE,
+        "recipes/l/link.toml": plan.CONFLICT,  # deleted after the batch
+        "recipes/n/new.toml": plan.DELETE,
+        "recipes/s/sub": plan.CONFLICT,  # a file again after the batch
+        ODD[0]: plan.CONFLICT,  # edited on the merged side branch
+        **{p: plan.RESTORE for p in ODD[1:]},
     }
-    out = revert.run(ctx, B, "revert", revert.Options(on_conflict="skip"))
+    out = apply.run(ctx, B, "revert", apply.Options(on_conflict="skip"))
     assert out.commit is not None
     py = PyRepo(odd_repo.path)
     for f in out.plan.files:
@@ -241,15 +243,15 @@ def _downgrade(path: Path) -> None:
 
 def test_old_schema_index_is_rebuilt(odd_repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
     ctx = ctx_of(odd_repo.path)
-    lookup.list_batches(ctx)
+    query.list_batches(ctx)
     path = index_mod.index_path(ctx.repo.common_dir, "refs/heads/main")
     _downgrade(path)
     assert index_mod.Index.open(path) is None
     assert index_mod.Index.stored_schema(path) == "5"
     # show never builds: it answers from git meanwhile
-    assert len(lookup.show(ctx_of(odd_repo.path), B).members) == 2
+    assert len(query.show(ctx_of(odd_repo.path), B).members) == 2
     capsys.readouterr()
-    out = revert.run(ctx_of(odd_repo.path), B, "revert", revert.Options(dry_run=True))
+    out = apply.run(ctx_of(odd_repo.path), B, "revert", apply.Options(dry_run=True))
     assert out.plan.changing
     assert "built by another version of git-batch (index schema 5" in capsys.readouterr().err
     assert index_mod.Index.stored_schema(path) == index_mod.SCHEMA_VERSION

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from gitops import lookup
 from gitops.context import load_context
 from gitops.errors import IndexUnavailable
+from gitops.history import query
 from tests.conftest import Repo, git_batch
 
 
@@ -22,7 +22,7 @@ def registry(make_repo: Callable[..., Repo]) -> Repo:
 def test_index_dir_taken_by_a_file_is_index_unavailable(registry: Repo) -> None:
     (registry.path / ".git" / "git-batch").write_text("not a directory\n")
     with pytest.raises(IndexUnavailable, match="is not a directory") as exc:
-        lookup.list_batches(load_context(str(registry.path), None, None, {}))
+        query.list_batches(load_context(str(registry.path), None, None, {}))
     assert "move that file away" in (exc.value.hint or "")
     res = git_batch(registry.path, "list")
     assert res.returncode == IndexUnavailable.exit_code, res.stderr
@@ -47,7 +47,7 @@ def test_a_build_that_fails_midway_leaves_no_git_and_no_file(
 
     monkeypatch.setattr(recipes, "parse_recipe", broken)
     with pytest.raises(IndexUnavailable, match="No space left"):
-        lookup.list_batches(load_context(str(registry.path), None, None, {}))
+        query.list_batches(load_context(str(registry.path), None, None, {}))
     assert not list((registry.path / ".git" / "git-batch").glob("index-*"))
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from gitops import cli, demo, gitcli, inflight, render_inflight, revert
+from gitops import demo
+from gitops.cli import main, render_inflight
 from gitops.context import Context, load_context
 from gitops.errors import ConfigError, RepositoryError, UsageError
-from gitops.gitcli import MergeMessage, MergeResult, Oid, RefTip
+from gitops.git import plumbing
+from gitops.git.plumbing import MergeMessage, MergeResult, RefTip
+from gitops.git.process import Oid
+from gitops.revert import apply, inflight
 from tests.conftest import Repo, git
 
 B = "2026-03-03-001"
@@ -171,7 +175,7 @@ def test_pre_existing_modify_delete_and_add_add(registry: Repo) -> None:
 def test_rename_on_the_revert_side_moves_a_branch_edit(registry: Repo) -> None:
     """git pairs the base's deletion of zlib.toml with the revert's re-creation of the similar
     old.toml (a rename), so the branch's edit of zlib.toml lands in old.toml and conflicts
-    there: only because of the revert. This is why the pre-filter looks at what the base
+    there: only because of the apply. This is why the pre-filter looks at what the base
     changed since the branch was cut, not only at the revert's paths."""
     r = registry
     branch(r, "edits-zlib", "main", {"recipes/z/zlib.toml": recipe("zlib", version="2")})
@@ -261,7 +265,7 @@ def test_patterns_matching_nothing_say_so_and_exit_0(registry: Repo,
     assert report.matched == 0 and report.verdicts == ()
     assert "no refs match repo.inflight_refs (refs/nope/*)." in render_inflight.report_text(report)
     with pytest.raises(SystemExit) as done:
-        cli.main(["--repo", str(registry.path), "inflight", B])
+        main.main(["--repo", str(registry.path), "inflight", B])
     assert done.value.code == 0
     assert "no refs match" in capsys.readouterr().out
 
@@ -286,7 +290,7 @@ def test_revert_branch_matches_the_plan_and_is_left_out(registry: Repo) -> None:
     branch(r, "needs-beta", "main", {"recipes/d/delta.toml": recipe("delta", ("beta",))})
     branch(r, "same", "main", {"docs/s.md": "s\n"}, bot("leftover"))
     planned = check(r)
-    out = revert.run(context(r.path), B, "revert", revert.Options())
+    out = apply.run(context(r.path), B, "revert", apply.Options())
     assert out.branch == f"refs/heads/batch-revert/{B}"
     r.git("update-ref", f"refs/remotes/origin/batch-revert/{B}", out.branch)
     on_branch = check(r, None, revert_branch=f"batch-revert/{B}")
@@ -309,12 +313,12 @@ def test_revert_branch_matches_the_plan_and_is_left_out(registry: Repo) -> None:
 
 def test_other_reverts_left_out_and_reapplies_are_same_batch(registry: Repo) -> None:
     r = registry
-    revert.run(context(r.path), B, "revert", revert.Options(branch="fix/rollback"))
+    apply.run(context(r.path), B, "revert", apply.Options(branch="fix/rollback"))
     report = check(r)
     assert {ref: s.reason for s in report.skipped for ref in s.refs}[
         "refs/heads/fix/rollback"] == "another revert of the batch"
     r.git("merge", "-q", "--ff-only", "fix/rollback")
-    reapply = revert.run(context(r.path), B, "reapply", revert.Options())
+    reapply = apply.run(context(r.path), B, "reapply", apply.Options())
     report = check(r)
     assert any("already reverted" in n for n in report.notes)
     (row,) = report.verdicts
@@ -450,14 +454,14 @@ def test_parse_merge_tree_output_of_real_git(make_repo: Callable[..., Repo]) -> 
     ours = branch(repo, "ours", "main", {"f": "a\nO\nc\n", "g": None, "n": "1\n"})
     theirs = branch(repo, "theirs", "main", {"f": "a\nT\nc\n", "g": "y\n", "n": "2\n"})
     clean = branch(repo, "clean", "main", {"z": "z\n"})
-    results = gitcli.merge_trees(repo.path, [(ours, theirs), (ours, clean), (theirs, clean)])
+    results = plumbing.merge_trees(repo.path, [(ours, theirs), (ours, clean), (theirs, clean)])
     assert [r.clean for r in results] == [False, True, True]
     assert inflight.conflicts_of(results[0]) == (
         inflight.Conflict("f", "content"), inflight.Conflict("g", "modify/delete"),
         inflight.Conflict("n", "add/add"))
-    assert gitcli.merge_trees(repo.path, []) == []
+    assert plumbing.merge_trees(repo.path, []) == []
     with pytest.raises(ValueError, match="not a full object id"):
-        gitcli.merge_trees(repo.path, [("main", ours)])
+        plumbing.merge_trees(repo.path, [("main", ours)])
 
 
 def test_select_refs_groups_and_reasons() -> None:
@@ -514,7 +518,7 @@ def test_demo_verdicts_for_its_latest_batch(demo_registry: Path) -> None:
 def test_json_has_full_ids_and_every_skipped_ref(demo_registry: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
-        cli.main(["--repo", str(demo_registry), "inflight", "2026-01-06-006", "--json"])
+        main.main(["--repo", str(demo_registry), "inflight", "2026-01-06-006", "--json"])
     assert done.value.code == 16
     doc = json.loads(capsys.readouterr().out)
     assert doc["blocking"] == 2 and doc["summary"] == {"conflict": 1, "dependency-break": 1,
@@ -528,10 +532,10 @@ def test_json_has_full_ids_and_every_skipped_ref(demo_registry: Path,
 def test_cli_arguments(demo_registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["inflight"], ["inflight", B, "--stale", "3d"], ["inflight", "--stale", "x"]):
         with pytest.raises(SystemExit) as done:
-            cli.main(["--repo", str(demo_registry), *argv])
+            main.main(["--repo", str(demo_registry), *argv])
         assert done.value.code == 2, argv
     with pytest.raises(SystemExit) as done:
-        cli.main(["--repo", str(demo_registry), "inflight", "--stale", "1000w"])
+        main.main(["--repo", str(demo_registry), "inflight", "--stale", "1000w"])
     assert done.value.code == 0
     assert "none." in capsys.readouterr().out
 

@@ -1,9 +1,10 @@
-"""scan.parse_log_stream: the same records as parse_log over the whole output, however git's
+"""log.parse_log_stream: the same records as parse_log over the whole output, however git's
 output is cut into chunks, and each record before the output ends (index updates stop
 reading a history walk as soon as they have what they need)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 
@@ -11,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops import gitcli, scan
+from gitops.git import plumbing, process
+from gitops.history import log
 from tests.conftest import Repo
 
 HEX40 = "0123456789abcdef" * 2 + "01234567"
@@ -54,7 +56,7 @@ def log_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     git("commit", "-q", "-m", "side")
     git("checkout", "-q", "main")
     git("merge", "-q", "--no-ff", "-m", "merge side", "side")
-    return subprocess.run(["git", "log", gitcli.LOG_FORMAT, *gitcli.LOG_DIFF], cwd=path,
+    return subprocess.run(["git", "log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF], cwd=path,
                           capture_output=True, check=True).stdout
 
 
@@ -67,7 +69,7 @@ def chunked(data: bytes, cuts: list[int]) -> Iterator[bytes]:
 
 
 def test_whole_log_parses_as_expected(log_bytes: bytes) -> None:
-    records = list(scan.parse_log(log_bytes))
+    records = list(log.parse_log(log_bytes))
     assert len(records) == 8
     subjects = [r.info.subject for r in records]
     assert subjects[0] == "merge side" and "many files" in subjects
@@ -80,12 +82,12 @@ def test_whole_log_parses_as_expected(log_bytes: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=40_000), max_size=40))
 def test_any_chunking_gives_the_same_records(log_bytes: bytes, cuts: list[int]) -> None:
-    assert list(scan.parse_log_stream(chunked(log_bytes, cuts))) == list(
-        scan.parse_log(log_bytes))
+    assert list(log.parse_log_stream(chunked(log_bytes, cuts))) == list(
+        log.parse_log(log_bytes))
 
 
 def test_byte_by_byte_and_each_record_before_the_end(log_bytes: bytes) -> None:
-    whole = list(scan.parse_log(log_bytes))
+    whole = list(log.parse_log(log_bytes))
     seen: list[int] = []
 
     def feed() -> Iterator[bytes]:
@@ -93,21 +95,19 @@ def test_byte_by_byte_and_each_record_before_the_end(log_bytes: bytes) -> None:
             seen.append(pos)
             yield log_bytes[pos:pos + 1]
 
-    stream = scan.parse_log_stream(feed())
+    stream = log.parse_log_stream(feed())
     first = next(stream)
     assert first == whole[0] and seen[-1] < len(log_bytes) - 1  # before the output ended
     assert [first, *stream] == whole
 
 
 def test_running_stream_stops_git_when_the_reader_stops(make_repo: Callable[..., Repo]) -> None:
-    import os  # noqa: PLC0415
-
     r = make_repo("r")
     for i in range(30):
         r.commit(f"c{i}\n", {"f": f"{i}\n"})
-    running = gitcli.spawn("log", gitcli.LOG_FORMAT, *gitcli.LOG_DIFF, "HEAD", repo=r.path)
-    stream = scan.parse_log_stream(running.stream())
+    stream = log.parse_log_stream(process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF,
+                                                 "HEAD", repo=r.path, chunk=256))
     assert next(stream).info.subject == "c29"
-    stream.close()  # the parser closes running.stream(), which kills git
+    stream.close()  # the parser closes process.stream(), which kills git
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)

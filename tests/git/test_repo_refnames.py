@@ -11,7 +11,7 @@ import subprocess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.repo import is_valid_ref_name
+from gitops.git.objects import is_valid_ref_name
 
 # the characters and sequences git-check-ref-format(1) has rules about, plus ordinary ones
 PIECES = ["a", "b", "x1", "-", "_", ".", "..", "/", "//", "@", "@{", "{", "}", ":", "?", "*",

@@ -9,7 +9,6 @@ which git reads as 100644 and a splice must not be fooled by.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops.repo import Repo
+from gitops.git.objects import Repo
 
 Entry = tuple[str, int]  # (blob id, mode), as update_tree takes them
 DIR = 0o40000
@@ -121,83 +120,3 @@ def test_update_tree_writes_the_tree_git_writes(
         p: None if v is None else (blobs[v[0]], v[1]) for p, v in edits.items()})
     assert got == expected
     assert git(repo, "cat-file", "-t", got) == "tree"  # stored, not only computed
-
-
-def test_a_plain_directory_is_spliced_not_rebuilt(repo: Path) -> None:
-    """The splice must be what runs for the usual revert shape (else the differential test
-    above only exercises libgit2): entries removed and replaced, each blob distinct."""
-    ids = [blob(repo, f"v{i}") for i in range(6)]
-    tree = mktree(repo, {f"r{i}.toml": (ids[i], 0o100644) for i in range(4)})
-    r = Repo(repo)
-    new = r._splice(r._r[tree], {"r1.toml": None, "r2.toml": (ids[5], 0o100755)})
-    assert isinstance(new, str)
-    assert new == mktree(repo, {"r0.toml": (ids[0], 0o100644), "r2.toml": (ids[5], 0o100755),
-                                "r3.toml": (ids[3], 0o100644)})
-    assert r._splice(r._r[tree], {"new.toml": (ids[5], 0o100644)}) is False  # placed by libgit2
-
-
-def test_an_entry_after_an_id_ending_in_a_digit_is_still_spliced(repo: Path) -> None:
-    """An id's last byte is an ASCII octal digit one time in 32: the entry after it still
-    starts right there, and the splice must see that (the 26 directories of a revert would
-    otherwise fall back to libgit2 a quarter of the time)."""
-    ids = (blob(repo, f"v{i}") for i in range(2000))
-    digit = next(i for i in ids if bytes.fromhex(i)[-1:] in (b"0", b"1", b"2", b"3", b"4",
-                                                            b"5", b"6", b"7"))
-    other = blob(repo, "other")
-    tree = mktree(repo, {"a": (digit, 0o100644), "b": (other, 0o100644)})
-    r = Repo(repo)
-    assert r._splice(r._r[tree], {"b": None}) == mktree(repo, {"a": (digit, 0o100644)})
-
-
-def test_old_modes_and_lookalike_names_are_not_spliced_wrongly(repo: Path) -> None:
-    """Entries git reads as 100644 but were written as 100664 or 0100644, next to a name that
-    ends in the canonical bytes of such an entry (same blob): a search for the canonical bytes
-    finds the lookalike; the result must still be the edit git would make."""
-    same = blob(repo, "same")
-    other = blob(repo, "other")
-    for mode in (b"100664", b"0100644"):
-        tree = literal_tree(repo, [
-            (b"100644", "0 100644 a", same),  # its tail + id reads as "100644 a\0<same>"
-            (mode, "a", same),
-            (b"100644", "b", other),
-        ])
-        got = Repo(repo).update_tree(tree, {"a": None})
-        expected = mktree(repo, {"0 100644 a": (same, 0o100644), "b": (other, 0o100644)})
-        assert listing(repo, got) == listing(repo, expected), mode
-        replaced = Repo(repo).update_tree(tree, {"a": (other, 0o100644)})
-        assert listing(repo, replaced) == listing(repo, mktree(repo, {
-            "0 100644 a": (same, 0o100644), "a": (other, 0o100644), "b": (other, 0o100644)}))
-    # alone, a zero-padded entry still holds the canonical bytes, one digit in: cutting
-    # those would leave the digit behind (here at the end of the tree)
-    tree = literal_tree(repo, [(b"100644", "a", other), (b"0100644", "b", same)])
-    got = Repo(repo).update_tree(tree, {"b": None})
-    assert got == mktree(repo, {"a": (other, 0o100644)})
-
-
-def test_a_short_mode_is_not_taken_for_a_canonical_one(repo: Path) -> None:
-    """libgit2 reads a mode written as 644 as 100644; the canonical bytes are longer, so
-    counting back from the id would start the cut inside the entry before."""
-    a, b = blob(repo, "a\n"), blob(repo, "b\n")
-    tree = literal_tree(repo, [(b"100644", "a", a), (b"644", "b", b)])
-    got = Repo(repo).update_tree(tree, {"b": None})
-    assert got == mktree(repo, {"a": (a, 0o100644)})
-
-
-def test_an_edit_naming_a_missing_blob_is_refused_like_libgit2(repo: Path) -> None:
-    ids = [blob(repo, f"v{i}") for i in range(2)]
-    tree = mktree(repo, {"a": (ids[0], 0o100644), "b": (ids[1], 0o100644)})
-    r = Repo(repo)
-    assert r._splice(r._r[tree], {"a": ("1" * 40, 0o100644)}) is False
-
-
-def test_a_tree_already_stored_loose_is_touched_not_written_again(repo: Path) -> None:
-    """As git does for an object it would write again, so that a concurrent gc counts it as
-    new: its loose file gets a fresh time; a new tree is stored and readable by git."""
-    ids = [blob(repo, f"v{i}") for i in range(3)]
-    tree = mktree(repo, {f"r{i}.toml": (ids[i], 0o100644) for i in range(3)})
-    first = Repo(repo).update_tree(tree, {"r1.toml": None})
-    loose = repo / ".git" / "objects" / first[:2] / first[2:]
-    assert loose.is_file() and git(repo, "cat-file", "-t", first) == "tree"
-    os.utime(loose, (1_000_000, 1_000_000))
-    assert Repo(repo).update_tree(tree, {"r1.toml": None}) == first
-    assert loose.stat().st_mtime > 1_000_000

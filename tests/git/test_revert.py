@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops import revert
 from gitops.context import load_context
 from gitops.errors import BranchExists, IdentityMissing, UnknownBatch, UsageError
+from gitops.revert import apply, plan
 from tests.conftest import Repo, git
 
 B = "2026-03-03-001"
@@ -25,13 +25,13 @@ def recipe(name: str, deps: tuple[str, ...] = (), *, extra: str = "") -> str:
 
 
 def run(repo: Repo | Path, batch_id: str = B, kind: str = "revert", **kw: object
-        ) -> revert.Outcome:
+        ) -> apply.Outcome:
     path = repo.path if isinstance(repo, Repo) else repo
     ctx = load_context(str(path), None, None, {})
-    return revert.run(ctx, batch_id, kind, revert.Options(**kw))  # type: ignore[arg-type]
+    return apply.run(ctx, batch_id, kind, apply.Options(**kw))  # type: ignore[arg-type]
 
 
-def outcomes(out: revert.Outcome) -> dict[str, str]:
+def outcomes(out: apply.Outcome) -> dict[str, str]:
     return {f.path: f.outcome for f in out.plan.files}
 
 
@@ -67,10 +67,10 @@ def registry(make_repo: Callable[..., Repo]) -> Repo:
 def test_plan_outcomes_and_commit(registry: Repo) -> None:
     out = run(registry)
     assert outcomes(out) == {
-        "recipes/a/alpha.toml": revert.DELETE,
-        "recipes/b/beta.toml": revert.DELETE,
-        "recipes/c/curl.toml": revert.RESTORE,
-        "recipes/o/old.toml": revert.RECREATE,
+        "recipes/a/alpha.toml": plan.DELETE,
+        "recipes/b/beta.toml": plan.DELETE,
+        "recipes/c/curl.toml": plan.RESTORE,
+        "recipes/o/old.toml": plan.RECREATE,
     }
     assert out.plan.outside == ("batch-control.json", "data/metrics/m.json")
     assert out.branch == f"refs/heads/batch-revert/{B}"
@@ -104,14 +104,14 @@ def test_later_edit_stops_skip_and_merge(registry: Repo) -> None:
     stopped = run(registry)
     assert stopped.stop == "conflicts" and stopped.commit is None
     conflict = next(f for f in stopped.plan.files if f.path == "recipes/a/alpha.toml")
-    assert conflict.outcome == revert.CONFLICT and "Ben" in conflict.reason
+    assert conflict.outcome == plan.CONFLICT and "Ben" in conflict.reason
     assert [e.commit.subject for e in conflict.later] == ["human tweak"]
     skipped = run(registry, on_conflict="skip")
-    assert outcomes(skipped)["recipes/a/alpha.toml"] == revert.EDITED
+    assert outcomes(skipped)["recipes/a/alpha.toml"] == plan.EDITED
     assert "recipes/a/alpha.toml" in tree(registry, skipped.branch)
     merged = run(registry, on_conflict="merge", branch="merged")
     # alpha was added by the batch and edited later: modify/delete cannot merge
-    assert outcomes(merged)["recipes/a/alpha.toml"] == revert.CONFLICT
+    assert outcomes(merged)["recipes/a/alpha.toml"] == plan.CONFLICT
 
 
 def test_clean_three_way_merge_keeps_later_edit(make_repo: Callable[..., Repo]) -> None:
@@ -125,7 +125,7 @@ def test_clean_three_way_merge_keeps_later_edit(make_repo: Callable[..., Repo]) 
     human[10] = "line10 = 'human'\n"
     repo.commit("human edits bottom\n", {"recipes/m/m.toml": "".join(human)})
     out = run(repo, on_conflict="merge")
-    assert outcomes(out) == {"recipes/m/m.toml": revert.MERGED}
+    assert outcomes(out) == {"recipes/m/m.toml": plan.MERGED}
     merged = repo.git("show", f"{out.branch}:recipes/m/m.toml")
     assert "line1 = 1\n" in merged and "line10 = 'human'\n" in merged
 
@@ -136,7 +136,7 @@ def test_interleaved_human_edit_counts_as_edited_later(make_repo: Callable[..., 
     repo.commit("human fixes x\n", {"recipes/x/x.toml": recipe("x") + "fixed = 1\n"})
     repo.commit(bot("batch rewrites"), {"recipes/x/x.toml": recipe("x") + "v = 2\n"})
     out = run(repo)
-    assert outcomes(out) == {"recipes/x/x.toml": revert.CONFLICT}
+    assert outcomes(out) == {"recipes/x/x.toml": plan.CONFLICT}
     assert "between the batch's commits" in out.plan.files[0].reason
 
 
@@ -144,7 +144,7 @@ def test_protected_recipe_is_never_touched(registry: Repo) -> None:
     registry.commit("adopt alpha\n", {"recipes/a/alpha.toml": recipe("alpha", ("zlib",))
                                       + "curated = true\n"})
     out = run(registry)
-    assert outcomes(out)["recipes/a/alpha.toml"] == revert.PROTECTED
+    assert outcomes(out)["recipes/a/alpha.toml"] == plan.PROTECTED
     assert "recipes/a/alpha.toml" in tree(registry, out.branch)
 
 
@@ -171,7 +171,7 @@ def test_unreadable_dependent_stops(registry: Repo) -> None:
 
 def test_only_by_path_and_name_with_dependents(registry: Repo) -> None:
     out = run(registry, only=("recipes/c/curl.toml",))
-    assert {p for p, o in outcomes(out).items() if o != revert.EXCLUDED} == {
+    assert {p for p, o in outcomes(out).items() if o != plan.EXCLUDED} == {
         "recipes/c/curl.toml"}
     assert out.commit is not None
     # alpha alone would break beta (both from the batch): --with-dependents adds beta
@@ -254,13 +254,13 @@ def test_squash_and_merge_batches(make_repo: Callable[..., Repo]) -> None:
     repo.commit("Add sq (#3)\n")
     repo.git("update-ref", "refs/pull/3/head", head)
     out = run(repo)
-    assert outcomes(out) == {"recipes/s/sq.toml": revert.DELETE}
+    assert outcomes(out) == {"recipes/s/sq.toml": plan.DELETE}
     repo.git("checkout", "-q", "-b", "side", "main")
     repo.commit(bot("side adds", "2026-03-04-001"), {"recipes/m/mg.toml": recipe("mg")})
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "side", "-m", "Merge side")
     merged = run(repo, "2026-03-04-001")
-    assert outcomes(merged) == {"recipes/m/mg.toml": revert.DELETE}
+    assert outcomes(merged) == {"recipes/m/mg.toml": plan.DELETE}
 
 
 def test_file_and_directory_swap_back(make_repo: Callable[..., Repo]) -> None:
@@ -275,10 +275,10 @@ def test_file_and_directory_swap_back(make_repo: Callable[..., Repo]) -> None:
                               "recipes/n/nest.toml": recipe("inner")})
     out = run(repo)
     assert outcomes(out) == {
-        "recipes/f/flat.toml": revert.RECREATE,
-        "recipes/f/flat.toml/inner.toml": revert.DELETE,
-        "recipes/n/nest.toml": revert.DELETE,
-        "recipes/n/nest.toml/inner.toml": revert.RECREATE,
+        "recipes/f/flat.toml": plan.RECREATE,
+        "recipes/f/flat.toml/inner.toml": plan.DELETE,
+        "recipes/n/nest.toml": plan.DELETE,
+        "recipes/n/nest.toml/inner.toml": plan.RECREATE,
     }
     assert out.branch is not None
     assert tree(repo, out.branch) == tree(repo, "HEAD~1")
@@ -287,7 +287,7 @@ def test_file_and_directory_swap_back(make_repo: Callable[..., Repo]) -> None:
 def test_legacy_batch(make_repo: Callable[..., Repo]) -> None:
     repo = make_repo()
     repo.commit("bot\n\nbatch_id: 2026-03-03-001\n", {"recipes/l/l.toml": recipe("l")})
-    assert outcomes(run(repo)) == {"recipes/l/l.toml": revert.DELETE}
+    assert outcomes(run(repo)) == {"recipes/l/l.toml": plan.DELETE}
 
 
 @pytest.mark.parametrize("onto", [None, "copy"], ids=["index-table", "git-grep"])
@@ -344,9 +344,9 @@ def test_no_git_process_outlives_a_revert_that_writes_nothing(registry: Repo) ->
     # apply() on its own starts the processes itself once it knows it writes; a branch that
     # already exists stops it after that
     ctx = load_context(str(registry.path), None, None, {})
-    plan = revert.prepare(ctx, B, "revert", revert.Options(allow_broken_deps=True))
+    plan = apply.prepare(ctx, B, "revert", apply.Options(allow_broken_deps=True))
     registry.git("branch", f"batch-revert/{B}")
     with pytest.raises(BranchExists):
-        revert.apply(ctx, plan, revert.Options(allow_broken_deps=True))
+        apply.apply(ctx, plan, apply.Options(allow_broken_deps=True))
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)

@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops import revert
 from gitops.context import load_context
+from gitops.revert import apply
 from tests.conftest import Repo
 
 FILES = ("recipes/a.toml", "recipes/b.toml", "recipes/c/c.toml", "recipes/d.toml", "ctl.json")
@@ -65,7 +65,7 @@ def test_revert_equals_history_without_the_batch(history: list[tuple[bool, dict[
             if not is_batch:
                 replay.commit(msg, changes)
         ctx = load_context(str(real.path), None, None, {})
-        out = revert.run(ctx, B, "revert", revert.Options())
+        out = apply.run(ctx, B, "revert", apply.Options())
         assert out.stop is None, out.plan
         result = out.branch or "main"
         assert managed_tree(real, result) == managed_tree(replay, "main")

@@ -1,4 +1,4 @@
-"""Differential tests: gitops.trailers against `git interpret-trailers` on generated messages.
+"""Differential tests: gitops.git.trailers against `git interpret-trailers` on generated messages.
 
 Each hypothesis example is a batch of messages, one file each; a single `git interpret-trailers`
 process reads them all (see SENTINEL_MESSAGE), so a batch costs one process per comparison.
@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops import trailers
+from gitops.git import trailers
 
 N_MESSAGES = int(os.environ.get("GIT_BATCH_DIFF_EXAMPLES", "2000"))
 BATCH = 25
@@ -247,7 +247,7 @@ Cache = dict[tuple[tuple[str, ...], str], str]
 
 
 def ours(args: tuple[str, ...], message: str) -> str:
-    """What gitops.trailers says git prints for message with args."""
+    """What gitops.git.trailers says git prints for message with args."""
     if "--parse" not in args:
         return trailers.add_trailer(message, NEW_KEY, NEW_VALUE)
     found = trailers.parse(message, divider="--no-divider" not in args)

@@ -197,35 +197,6 @@ def test_reintroducing_a_reverted_batch_needs_reapplies_batch(hooked: Repo) -> N
     assert res.returncode == 0, res.stderr
 
 
-def test_commit_msg_replays_the_reverted_batches_while_the_refs_stand_still(hooked: Repo,
-                                                                              tmp_path: Path
-                                                                              ) -> None:
-    """commit-msg stores `list --json`'s answer and replays it for the next commit; the stored
-    answer is what `git batch list --json` prints, and any ref move invalidates it."""
-    assert commit(hooked, f"add\n\n{TRAILER}", {"recipes/foo.toml": "x\n"}).returncode == 0
-    hooked.write("recipes/bar.toml", "y\n")
-    git(hooked.path, "add", "-A")
-    msg = tmp_path / "msg"
-    msg.write_text(f"bar\n\n{TRAILER}")
-    replay = hooked.path / ".git" / "git-batch" / "replay"
-    shutil.rmtree(replay, ignore_errors=True)  # the hook of the commit above stored its own
-    assert batch(hooked.path, "hook-impl", "commit-msg", "--", str(msg)).returncode == 0
-    [entry] = list(replay.iterdir())
-    stored = entry.read_text()
-    shutil.rmtree(replay)
-    fresh = batch(hooked.path, "list", "--json")
-    assert fresh.returncode == 0 and stored.endswith("\n" + fresh.stdout)
-    # the replayed answer decides while the refs are unchanged (a planted "reverted" proves it)
-    shutil.rmtree(replay)
-    assert batch(hooked.path, "hook-impl", "commit-msg", "--", str(msg)).returncode == 0
-    [entry] = list(replay.iterdir())
-    entry.write_text(entry.read_text().replace('"state": "merged"', '"state": "reverted"'))
-    res = batch(hooked.path, "hook-impl", "commit-msg", "--", str(msg))
-    assert res.returncode == 32 and f"batch {ID} was reverted" in res.stderr
-    git(hooked.path, "update-ref", "refs/pull/7/head", "HEAD")  # any ref it depends on moves
-    assert batch(hooked.path, "hook-impl", "commit-msg", "--", str(msg)).returncode == 0
-
-
 def test_check_range_json_and_environment(hooked: Repo) -> None:
     base = hooked.head()
     commit(hooked, f"ok\n\n{TRAILER}", {"recipes/a.toml": "a\n"}, verify=False)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gitops import state
 from gitops.config import Config, OpsConfig
 from gitops.context import Context
-from gitops.repoinfo import open_repository
+from gitops.git.repository import open_repository
+from gitops.ops import state
 from tests.conftest import Repo, SigningKey, SshKey, git, git_batch
 
 NOW = datetime(2026, 3, 1, 13, 0, 0, tzinfo=UTC)  # the day the registry's commits were made

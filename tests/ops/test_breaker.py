@@ -1,4 +1,4 @@
-"""gitops.breaker: every transition with a fake clock, hypothesis properties, and the replay of
+"""gitops.ops.breaker: every transition with a fake clock, hypothesis properties, and the replay of
 1,000 generated runs (issue 6: chronic package, 6-hour outage, probe rotation)."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops import breaker, state
-from gitops.breaker import Breaker, Policy, Run
+from gitops.config import BREAKER_MAX_WINDOW
+from gitops.config import BreakerPolicy as Policy
+from gitops.ops import breaker, state
+from gitops.ops.breaker import Breaker, Run
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 P = Policy()
@@ -111,7 +113,7 @@ def test_breaker_spread_interleaves_counts() -> None:
     assert breaker.spread(3, 1) in ("PPPF", "PPFP", "PFPP", "FPPP")
     assert breaker.spread(0, 0) == ""
     s = breaker.spread(500, 500)
-    assert len(s) == breaker.MAX_WINDOW and s.count("F") == 50
+    assert len(s) == BREAKER_MAX_WINDOW and s.count("F") == 50
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""gitops.budget: windows, levels, burn rates, exhaustion and freeing; monotonic decisions."""
+"""gitops.ops.budget: windows, levels, burn rates, exhaustion and freeing; monotonic decisions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops import budget
-from gitops.budget import Policy
+from gitops.config import BudgetPolicy as Policy
+from gitops.ops import budget
 
 NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)  # a Wednesday
 H = timedelta(hours=1)

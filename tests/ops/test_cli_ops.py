@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 import pytest
 
-from gitops import errors, ops
-from gitops.cli import main_group
+from gitops import errors
+from gitops.cli.main import main_group
+from gitops.ops import write
 from tests.conftest import Repo, SigningKey
 from tests.ops.conftest import forge, make_ctx, run_cli, snapshot, tip
 
@@ -109,7 +110,7 @@ def test_errors_exit_codes_and_nothing_written(  # noqa: PLR0917
         registry: Repo, signing_key: SigningKey, setup: str, args: tuple[str, ...], code: int,
         needle: str) -> None:
     if setup != "none":
-        ops.init(make_ctx(registry.path))
+        write.init(make_ctx(registry.path))
     registry.git("remote", "add", "gone", str(registry.path.parent / "missing.git"))
     if setup == "nokey":
         registry.git("config", "user.signingkey", "")
@@ -182,8 +183,10 @@ def test_runbook_commands_parse(page: str) -> None:
             words = words[1:] if words[0] == "--debug" else words[2:]
         cmd: click.Command = main_group
         parent = click.Context(main_group, info_name="git batch")
-        while isinstance(cmd, click.Group) and words and words[0] in cmd.commands:
-            cmd = cmd.commands[words.pop(0)]
+        while isinstance(cmd, click.Group) and words and (
+                sub := cmd.get_command(parent, words[0])) is not None:
+            words.pop(0)
+            cmd = sub
         assert cmd is not main_group and not isinstance(cmd, click.Group), (page, argv)
         try:
             cmd.make_context(cmd.name or "", words, parent=parent)

@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitops import ops, state
-from gitops.state import LandOp, PauseOp, ReserveIdOp, ResumeOp
+from gitops.ops import state, write
+from gitops.ops.state import LandOp, PauseOp, ReserveIdOp, ResumeOp
 from tests.conftest import Repo, git
 from tests.ops.conftest import make_ctx, run_forked, writer_clones
 
@@ -21,22 +21,22 @@ ECOSYSTEMS = tuple(f"e{n}" for n in range(WRITERS))
 
 def _writer(n: int, repo: Path, base_commit: str, out: Path) -> None:
     """One process: pause / id new / resume / land in turn, each pushed to the remote."""
-    ops.MAX_ATTEMPTS = 200  # measure contention instead of giving up (the default is 12)
+    write.MAX_ATTEMPTS = 200  # measure contention instead of giving up (the default is 12)
     lines = []
     batch_id = ""
     ctx = make_ctx(repo, ecosystems=ECOSYSTEMS)
     for i in range(OPERATIONS):
         kind = ("pause", "id", "resume", "land")[i % 4]
         if kind == "pause":
-            r = ops.pause(ctx, ecosystems=(ECOSYSTEMS[n],), level="stop", reason=f"w{n}-{i}",
+            r = write.pause(ctx, ecosystems=(ECOSYSTEMS[n],), level="stop", reason=f"w{n}-{i}",
                           push="origin")
         elif kind == "id":
-            r = ops.new_id(ctx, push="origin")
+            r = write.new_id(ctx, push="origin")
             batch_id = r.reserved_id
         elif kind == "resume":
-            r = ops.resume(ctx, ecosystems=(ECOSYSTEMS[n],), push="origin")
+            r = write.resume(ctx, ecosystems=(ECOSYSTEMS[n],), push="origin")
         else:
-            r = ops.land(ctx, batch_id, (base_commit,), push="origin")
+            r = write.land(ctx, batch_id, (base_commit,), push="origin")
         lines.append(json.dumps({"kind": kind, "tip": r.tip, "changed": r.changed,
                                  "attempts": r.attempts, "id": r.reserved_id or batch_id}))
     out.write_text("\n".join(lines) + "\n")
@@ -57,7 +57,7 @@ def _history(remote: Path) -> list[tuple[str, int, str]]:
 
 def test_concurrent_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None:
     remote, clones = writer_clones(registry, tmp_path, WRITERS)
-    ops.init(make_ctx(clones[0], ecosystems=ECOSYSTEMS), push="origin")
+    write.init(make_ctx(clones[0], ecosystems=ECOSYSTEMS), push="origin")
     base_commit = git(remote, "rev-parse", "main").strip()
 
     started = time.monotonic()

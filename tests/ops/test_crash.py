@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from gitops import ops
+from gitops.ops import write
 from tests.conftest import Repo, git
 from tests.ops.conftest import BRANCH, make_ctx
 
@@ -37,11 +37,12 @@ def _fsck_clean(repo: Path) -> None:
 def _one_operation(clone: Path, n: int) -> None:
     ctx = make_ctx(clone)
     if n % 3 == 0:
-        ops.new_id(ctx, push="origin")
+        write.new_id(ctx, push="origin")
     elif n % 3 == 1:
-        ops.pause(ctx, ecosystems=("npm",), level="stop", reason=f"crash trial {n}", push="origin")
+        write.pause(ctx, ecosystems=("npm",), level="stop", reason=f"crash trial {n}",
+                    push="origin")
     else:
-        ops.resume(ctx, ecosystems=("npm",), push="origin")
+        write.resume(ctx, ecosystems=("npm",), push="origin")
 
 
 def _drain(pgid: int, timeout: float = 10.0) -> None:
@@ -67,7 +68,7 @@ class Stream:
         git(root, "clone", "-q", "--bare", str(registry.path), str(self.remote))
         self.clone = root / "writer"
         git(root, "clone", "-q", str(self.remote), str(self.clone))
-        ops.init(make_ctx(self.clone), push="origin")
+        write.init(make_ctx(self.clone), push="origin")
         self.pid = 0
         self.before: tuple[dict[str, str], str] = ({}, "")
 
@@ -107,7 +108,7 @@ class Stream:
         if pid == 0:  # pragma: no cover - the next writer
             code = 1
             try:
-                code = 0 if ops.new_id(make_ctx(self.clone), push="origin").changed else 1
+                code = 0 if write.new_id(make_ctx(self.clone), push="origin").changed else 1
             finally:
                 os._exit(code)
         self.pid = pid

@@ -1,12 +1,13 @@
-"""Landings recorded with `git batch land` are a membership source of history and revert."""
+"""Landings recorded with `git batch land` are a membership source of history and apply."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 
-from gitops import lookup, revert
 from gitops.context import load_context
+from gitops.history import query
+from gitops.revert import apply
 from tests.conftest import Repo, SigningKey
 from tests.ops.conftest import run_cli
 
@@ -24,18 +25,18 @@ def test_landed_commit_counts_in_index_cold_path_and_revert(
     landed = repo.commit("Add recipes (merge queue dropped the trailers)\n",
                          {"recipes/l/landed.toml": 'name = "landed"\n'})
     assert run_cli(repo.path, "ops", "init").returncode == 0
-    assert lookup.list_batches(ctx_of(repo)) == []
+    assert query.list_batches(ctx_of(repo)) == []
     res = run_cli(repo.path, "land", B, landed)
     assert res.returncode == 0, res.stderr
-    rows = lookup.list_batches(ctx_of(repo))  # the ops tip moved: the index re-reads the ledger
+    rows = query.list_batches(ctx_of(repo))  # the ops tip moved: the index re-reads the ledger
     assert [(r.batch_id, r.sources) for r in rows] == [(B, ("ledger",))]
     for use_index in (True, False):
-        report = lookup.show(ctx_of(repo), B, use_index=use_index)
+        report = query.show(ctx_of(repo), B, use_index=use_index)
         assert [(m.commit.oid, m.source) for m in report.members] == [(landed, "ledger")]
         assert report.files.added == ("recipes/l/landed.toml",)
     shown = json.loads(run_cli(repo.path, "show", B, "--json").stdout)
     assert shown["sources"] == ["ledger"]
-    out = revert.run(ctx_of(repo), B, "revert", revert.Options())
+    out = apply.run(ctx_of(repo), B, "revert", apply.Options())
     assert {f.path: f.outcome for f in out.plan.files} == {"recipes/l/landed.toml": "delete"}
 
 
@@ -62,7 +63,7 @@ def test_revert_commit_is_signed_when_git_signs_commits(
     signing_key.allow(repo)
     repo.commit(f"bot\n\nBatch-Id: {B}\n", {"recipes/a/a.toml": 'name = "a"\n'})
     repo.git("config", "commit.gpgSign", "true")
-    out = revert.run(ctx_of(repo), B, "revert", revert.Options())
+    out = apply.run(ctx_of(repo), B, "revert", apply.Options())
     assert out.commit is not None
     allowed = repo.path / ".git-batch" / "allowed_signers"
     repo.git("config", "gpg.ssh.allowedSignersFile", str(allowed))

@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gitops import breaker, ops, ops_view, state
-from gitops.state import RecordOp
+from gitops.ops import breaker, gate, state, write
+from gitops.ops.state import RecordOp
 from tests.conftest import Repo, git
 from tests.ops.conftest import (
     NOW,
@@ -106,15 +106,15 @@ def test_breaker_opens_gate_refuses_pause_wins_reset_and_trip(registry: Repo) ->
 def test_half_open_gate_offers_rotated_probes(registry: Repo) -> None:
     clock = FakeClock()
     ctx = make_ctx(registry.path, clock)
-    ops.init(ctx)
-    ops.record(ctx, ecosystem="cargo", passed=0, failed=6)
+    write.init(ctx)
+    write.record(ctx, ecosystem="cargo", passed=0, failed=6)
     clock.tick(61)
     rows = '{"package": "a", "outcome": "failed", "category": "network"}\n'
-    r = ops.record(ctx, ecosystem="cargo", results=rows)
+    r = write.record(ctx, ecosystem="cargo", results=rows)
     assert r.state.breaker_of("cargo").phase == "open"
     assert r.state.breaker_of("cargo").rotation == ("a",)
     clock.tick(121)
-    g = ops_view.gate(ctx, ecosystem="cargo", stage="generate", candidates=("a", "b"))
+    g = gate.gate(ctx, ecosystem="cargo", stage="generate", candidates=("a", "b"))
     assert g.controls is not None and g.controls.refusal == ""
     assert g.controls.probe_allowance == 1 and g.controls.probes == ("b",)
 
@@ -183,19 +183,19 @@ WRITERS, RECORDS = 4, 5
 
 
 def _writer(n: int, repo: Path, out: Path) -> None:
-    ops.MAX_ATTEMPTS = 200
+    write.MAX_ATTEMPTS = 200
     ctx = make_ctx(repo, FakeClock(datetime.now(UTC).replace(microsecond=0)))
     tips = []
     for i in range(RECORDS):
-        r = ops.record(ctx, ecosystem="cargo", passed=n + i, failed=1, minutes=(f"linux={n + 1}",),
-                       push="origin")
+        r = write.record(ctx, ecosystem="cargo", passed=n + i, failed=1,
+                         minutes=(f"linux={n + 1}",), push="origin")
         tips.append(r.tip)
     out.write_text("\n".join(tips) + "\n")
 
 
 def test_concurrent_record_writers_lose_nothing(registry: Repo, tmp_path: Path) -> None:
     remote, clones = writer_clones(registry, tmp_path, WRITERS)
-    ops.init(make_ctx(clones[0]), push="origin")
+    write.init(make_ctx(clones[0]), push="origin")
     run_forked(tmp_path, WRITERS, lambda n: _writer(n, clones[n], tmp_path / f"out{n}"))
     final = state.loads(git(remote, "show", "batch-ops:state.toml").encode(), "remote")
     passed = sum(n + i for n in range(WRITERS) for i in range(RECORDS))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from gitops import ops, ops_branch, ops_view
 from gitops.errors import (
     OpsBranchMissing,
     OpsDiverged,
@@ -14,6 +13,7 @@ from gitops.errors import (
     StateConflict,
     StateUntrusted,
 )
+from gitops.ops import gate, status, store, write
 from tests.conftest import Repo, git
 from tests.ops.conftest import BRANCH, FakeClock, make_ctx, run_cli, snapshot, tip
 
@@ -34,14 +34,14 @@ def clone(remote: Path, name: str) -> Path:
 def test_push_and_fetch_between_clones(remote: Path) -> None:
     a, b = clone(remote, "a"), clone(remote, "b")
     ctx_a, ctx_b = make_ctx(a), make_ctx(b)
-    ops.init(ctx_a, push="origin")
+    write.init(ctx_a, push="origin")
     assert tip(remote) == tip(a)
     with pytest.raises(OpsBranchMissing):  # b has not fetched yet
-        ops_view.gate(ctx_b, ecosystem="npm", stage="merge")
-    assert ops_view.gate(ctx_b, ecosystem="npm", stage="merge", fetch="origin").decision.can_proceed
-    paused = ops.pause(ctx_b, ecosystems=("npm",), level="stop", reason="from b", push="origin")
+        gate.gate(ctx_b, ecosystem="npm", stage="merge")
+    assert gate.gate(ctx_b, ecosystem="npm", stage="merge", fetch="origin").decision.can_proceed
+    paused = write.pause(ctx_b, ecosystems=("npm",), level="stop", reason="from b", push="origin")
     assert paused.pushed == "origin" and tip(remote) == paused.tip
-    report = ops.status(ctx_a, fetch="origin")
+    report = status.status(ctx_a, fetch="origin")
     npm = next(s for s in report.scopes if s.scope == "npm")
     assert npm.active and npm.by == "alice@example.com"
     assert report.view.source == "refs/remotes/origin/batch-ops"
@@ -50,25 +50,25 @@ def test_push_and_fetch_between_clones(remote: Path) -> None:
 def test_lost_race_reapplies_the_operation_on_the_new_tip(remote: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = clone(remote, "a"), clone(remote, "b")
-    ops.init(make_ctx(a), push="origin")
-    ops.pause(make_ctx(b), ecosystems=("cargo",), level="stop", reason="b first", push="origin")
-    real_push = ops_branch.push
+    write.init(make_ctx(a), push="origin")
+    write.pause(make_ctx(b), ecosystems=("cargo",), level="stop", reason="b first", push="origin")
+    real_push = store.push
     raced = []
 
     def push_after_a_rival(*args: object, **kwargs: object) -> str:
         if not raced:  # between a's fetch and a's push, b lands another operation
             raced.append("rival")
-            monkeypatch.setattr(ops_branch, "push", real_push)
-            raced.append(ops.new_id(make_ctx(b), push="origin").reserved_id)
-            monkeypatch.setattr(ops_branch, "push", push_after_a_rival)
+            monkeypatch.setattr(store, "push", real_push)
+            raced.append(write.new_id(make_ctx(b), push="origin").reserved_id)
+            monkeypatch.setattr(store, "push", push_after_a_rival)
         return real_push(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ops_branch, "push", push_after_a_rival)
-    monkeypatch.setattr(ops, "_sleep", lambda attempt, took: None)
-    result = ops.pause(make_ctx(a), ecosystems=("npm",), level="freeze", reason="a second",
+    monkeypatch.setattr(store, "push", push_after_a_rival)
+    monkeypatch.setattr(write, "_sleep", lambda attempt, took: None)
+    result = write.pause(make_ctx(a), ecosystems=("npm",), level="freeze", reason="a second",
                        push="origin")
     assert result.attempts == 2
-    final = ops.status(make_ctx(a), fetch="origin").state
+    final = status.status(make_ctx(a), fetch="origin").state
     assert set(final.ecosystems) == {"cargo", "npm"} and final.ids == {"2026-03-01": 1}
     assert git(remote, "log", "--format=%s", "batch-ops").splitlines() == [
         "pause npm (freeze)", "reserve batch id 2026-03-01-001", "pause cargo (stop)",
@@ -79,13 +79,13 @@ def test_contended_gives_up_with_exit_75_and_writes_nothing(remote: Path,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
     a = clone(remote, "a")
-    ops.init(make_ctx(a), push="origin")
-    monkeypatch.setattr(ops_branch, "push", lambda *a, **k: "rejected")
-    monkeypatch.setattr(ops, "_sleep", lambda attempt, took: None)
-    monkeypatch.setattr(ops, "MAX_ATTEMPTS", 3)
+    write.init(make_ctx(a), push="origin")
+    monkeypatch.setattr(store, "push", lambda *a, **k: "rejected")
+    monkeypatch.setattr(write, "_sleep", lambda attempt, took: None)
+    monkeypatch.setattr(write, "MAX_ATTEMPTS", 3)
     before_remote, before_local = tip(remote), tip(a)
     with pytest.raises(StateConflict, match="moved 3 times") as err:
-        ops.pause(make_ctx(a), ecosystems=(), level="stop", reason="r", push="origin")
+        write.pause(make_ctx(a), ecosystems=(), level="stop", reason="r", push="origin")
     assert err.value.exit_code == 75 and "run the same command again" in str(err.value.hint)
     assert (tip(remote), tip(a)) == (before_remote, before_local)
 
@@ -93,55 +93,55 @@ def test_contended_gives_up_with_exit_75_and_writes_nothing(remote: Path,
 def test_local_operations_are_published_by_the_next_push(remote: Path) -> None:
     a = clone(remote, "a")
     ctx = make_ctx(a)
-    ops.init(ctx, push="origin")
-    ops.pause(ctx, ecosystems=("npm",), level="stop", reason="local only")
+    write.init(ctx, push="origin")
+    write.pause(ctx, ecosystems=("npm",), level="stop", reason="local only")
     assert tip(remote) != tip(a)
-    ops.pause(ctx, ecosystems=("cargo",), level="stop", reason="pushed", push="origin")
+    write.pause(ctx, ecosystems=("cargo",), level="stop", reason="pushed", push="origin")
     assert tip(remote) == tip(a)
     assert len(git(remote, "rev-list", "batch-ops").split()) == 3
 
 
 def test_diverged_clone_refuses_and_writes_nothing(remote: Path) -> None:
     a, b = clone(remote, "a"), clone(remote, "b")
-    ops.init(make_ctx(a), push="origin")
-    ops_view.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
-    ops.pause(make_ctx(a), ecosystems=("npm",), level="stop", reason="not pushed")
-    ops.pause(make_ctx(b), ecosystems=("cargo",), level="stop", reason="pushed", push="origin")
+    write.init(make_ctx(a), push="origin")
+    gate.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
+    write.pause(make_ctx(a), ecosystems=("npm",), level="stop", reason="not pushed")
+    write.pause(make_ctx(b), ecosystems=("cargo",), level="stop", reason="pushed", push="origin")
     before_local, before_remote = tip(a), tip(remote)
     with pytest.raises(OpsDiverged) as err:
-        ops.resume(make_ctx(a), ecosystems=("npm",), push="origin")
+        write.resume(make_ctx(a), ecosystems=("npm",), push="origin")
     assert "git log --oneline origin/batch-ops...batch-ops" in str(err.value.hint)
     assert (tip(a), tip(remote)) == (before_local, before_remote)
     # readers use the published state and say why
-    gate = ops_view.gate(make_ctx(a), ecosystem="cargo", stage="merge")
-    assert not gate.decision.can_proceed and any("never pushed" in w for w in gate.warnings)
+    decided = gate.gate(make_ctx(a), ecosystem="cargo", stage="merge")
+    assert not decided.decision.can_proceed and any("never pushed" in w for w in decided.warnings)
     # the runbook's way out (docs/runbooks/ops-diverged.md, step 2), then the write works
     git(a, "update-ref", BRANCH, "refs/remotes/origin/batch-ops")
     git(a, "update-ref", "-d", "refs/git-batch/ops-seen/heads/batch-ops")
-    again = ops.pause(make_ctx(a), ecosystems=("npm",), level="stop", reason="redo",
+    again = write.pause(make_ctx(a), ecosystems=("npm",), level="stop", reason="redo",
                       push="origin")
     assert again.changed and tip(remote) == again.tip
 
 
 def test_unreachable_remote_fails_closed_unless_configured_open(remote: Path) -> None:
     a = clone(remote, "a")
-    ops.init(make_ctx(a), push="origin")
-    ops.pause(make_ctx(a), ecosystems=("npm",), level="freeze", reason="r", push="origin")
+    write.init(make_ctx(a), push="origin")
+    write.pause(make_ctx(a), ecosystems=("npm",), level="freeze", reason="r", push="origin")
     git(a, "remote", "add", "gone", str(remote.parent / "does-not-exist.git"))
     before = snapshot(a)
     with pytest.raises(RemoteUnreachable, match="cannot reach remote 'gone'"):
-        ops_view.gate(make_ctx(a), ecosystem="npm", stage="generate", fetch="gone")
+        gate.gate(make_ctx(a), ecosystem="npm", stage="generate", fetch="gone")
     with pytest.raises(RemoteUnreachable):
-        ops.pause(make_ctx(a), ecosystems=(), level="stop", reason="r", push="gone")
+        write.pause(make_ctx(a), ecosystems=(), level="stop", reason="r", push="gone")
     assert snapshot(a) == before
     open_ctx = make_ctx(a, on_unreachable="open")
-    result = ops_view.gate(open_ctx, ecosystem="npm", stage="merge", fetch="gone")
+    result = gate.gate(open_ctx, ecosystem="npm", stage="merge", fetch="gone")
     assert not result.decision.can_proceed  # the known pause still wins
     assert any("on_unreachable" in w for w in result.warnings)
     fresh = clone(remote, "fresh")
     git(fresh, "update-ref", "-d", "refs/remotes/origin/batch-ops")
     git(fresh, "remote", "add", "gone", str(remote.parent / "does-not-exist.git"))
-    blind = ops_view.gate(make_ctx(fresh, on_unreachable="open"), ecosystem="npm", stage="merge",
+    blind = gate.gate(make_ctx(fresh, on_unreachable="open"), ecosystem="npm", stage="merge",
                      fetch="gone")
     assert blind.decision.can_proceed and blind.trust == "unknown"
 
@@ -149,9 +149,9 @@ def test_unreachable_remote_fails_closed_unless_configured_open(remote: Path) ->
 def test_remote_without_ops_branch(remote: Path) -> None:
     a = clone(remote, "a")
     with pytest.raises(OpsBranchMissing, match="remote 'origin' has no batch-ops"):
-        ops_view.gate(make_ctx(a), ecosystem="npm", stage="merge", fetch="origin")
-    ops.init(make_ctx(a))  # only locally
-    published = ops.init(make_ctx(a), push="origin")
+        gate.gate(make_ctx(a), ecosystem="npm", stage="merge", fetch="origin")
+    write.init(make_ctx(a))  # only locally
+    published = write.init(make_ctx(a), push="origin")
     assert published.published and not published.changed and tip(remote) == tip(a)
 
 
@@ -159,14 +159,14 @@ def test_rollback_on_the_remote_is_caught_by_a_clone_that_saw_the_newer_tip(remo
                                                                             ) -> None:
     a = clone(remote, "a")
     clock = FakeClock()
-    ops.init(make_ctx(a, clock), push="origin")
+    write.init(make_ctx(a, clock), push="origin")
     clock.tick()
-    ops.pause(make_ctx(a, clock), ecosystems=(), level="stop", reason="r", push="origin")
+    write.pause(make_ctx(a, clock), ecosystems=(), level="stop", reason="r", push="origin")
     b = clone(remote, "b")
-    ops.status(make_ctx(b))  # b saw the paused tip (remembered under refs/git-batch/ops-seen/)
+    status.status(make_ctx(b))  # b saw the paused tip (remembered under refs/git-batch/ops-seen/)
     git(remote, "update-ref", BRANCH, git(remote, "rev-parse", "batch-ops~1").strip())
     with pytest.raises(StateUntrusted, match="rewritten"):
-        ops_view.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
+        gate.gate(make_ctx(b), ecosystem="npm", stage="merge", fetch="origin")
     res = run_cli(b, "gate", "--ecosystem", "npm", "--fetch", "origin")
     assert res.returncode == 21 and "can_proceed=false" in res.stdout
 
@@ -176,14 +176,14 @@ def test_a_no_op_with_push_publishes_what_this_clone_wrote_without_it(remote: Pa
     in the state, but the remote must get the pause (it is what --push asked for)."""
     a = clone(remote, "a")
     ctx = make_ctx(a)
-    ops.init(ctx, push="origin")
-    local_only = ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident")
+    write.init(ctx, push="origin")
+    local_only = write.pause(ctx, ecosystems=("npm",), level="stop", reason="incident")
     assert local_only.changed and tip(remote) != local_only.tip
-    again = ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident", push="origin")
+    again = write.pause(ctx, ecosystems=("npm",), level="stop", reason="incident", push="origin")
     assert not again.changed and again.published and again.pushed == "origin"
     assert tip(remote) == local_only.tip == again.tip
     # and once published, the same no-op pushes nothing
-    assert not ops.pause(ctx, ecosystems=("npm",), level="stop", reason="incident",
+    assert not write.pause(ctx, ecosystems=("npm",), level="stop", reason="incident",
                          push="origin").published
     res = run_cli(a, "pause", "--ecosystem", "npm", "--level", "stop", "--reason", "incident",
                   "--push", "origin")

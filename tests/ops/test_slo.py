@@ -1,4 +1,4 @@
-"""gitops.slo: SLIs over 24 h and 7 d, per-ecosystem targets, severities; config validation."""
+"""gitops.ops.slo: SLIs over 24 h and 7 d, per-ecosystem targets, severities; config validation."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gitops import slo
-from gitops.config import parse_config_text
+from gitops.config import SloPolicy, parse_config_text
 from gitops.errors import ConfigError
+from gitops.ops import slo
 
 NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)
 H = timedelta(hours=1)
 HOUR = NOW.replace(minute=0)
-P = slo.Policy(targets=(("homebrew", 0.85),))
+P = SloPolicy(targets=(("homebrew", 0.85),))
 
 
 def test_slo_ok_warning_critical() -> None:

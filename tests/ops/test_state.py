@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops import state
 from gitops.errors import StateCorrupt, UsageError
-from gitops.state import LandOp, Pause, PauseOp, ReserveIdOp, ResumeOp, State
+from gitops.ops import state
+from gitops.ops.state import LandOp, Pause, PauseOp, ReserveIdOp, ResumeOp, State
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 ECOS = ("homebrew", "cargo", "npm")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops import ops, ops_view, state
 from gitops.errors import StateUntrusted
-from gitops.state import State
+from gitops.ops import gate, state, status, write
+from gitops.ops.state import State
 from tests.conftest import Repo, SigningKey, git
 from tests.ops.conftest import BRANCH, forge, make_ctx, run_cli, snapshot, state_text, tip
 
@@ -21,9 +21,9 @@ RESUMED = state_text(State())  # what a forger wants: no pause at all
 def _paused(registry: Repo) -> str:
     """init + a legitimate pause by alice; returns the good tip this clone has verified."""
     ctx = make_ctx(registry.path)
-    ops.init(ctx)
-    ops.pause(ctx, ecosystems=(), level="stop", reason="incident")
-    ops.status(ctx)
+    write.init(ctx)
+    write.pause(ctx, ecosystems=(), level="stop", reason="incident")
+    status.status(ctx)
     return tip(registry.path)
 
 
@@ -88,16 +88,16 @@ def test_forgery_makes_gate_refuse_and_status_untrusted(registry: Repo, signing_
     forgery(registry, signing_key)
     ctx = make_ctx(registry.path)
     with pytest.raises(StateUntrusted):
-        ops_view.gate(ctx, ecosystem="npm", stage="generate")
-    report = ops.status(ctx)
+        gate.gate(ctx, ecosystem="npm", stage="generate")
+    report = status.status(ctx)
     assert report.view.trust.label == "untrusted" and report.view.trust.problems
-    gate = run_cli(registry.path, "gate", "--ecosystem", "npm")
-    assert gate.returncode == 21, gate.stderr
-    assert "can_proceed=false" in gate.stdout
-    assert "UNTRUSTED" in gate.stderr and "state-untrusted.md" in gate.stderr
-    status = run_cli(registry.path, "status", "--text")
-    assert status.returncode == 21
-    assert status.stdout.splitlines()[0].startswith("UNTRUSTED ops state")
+    gated = run_cli(registry.path, "gate", "--ecosystem", "npm")
+    assert gated.returncode == 21, gated.stderr
+    assert "can_proceed=false" in gated.stdout
+    assert "UNTRUSTED" in gated.stderr and "state-untrusted.md" in gated.stderr
+    shown = run_cli(registry.path, "status", "--text")
+    assert shown.returncode == 21
+    assert shown.stdout.splitlines()[0].startswith("UNTRUSTED ops state")
     audit = run_cli(registry.path, "audit", "--json")  # the whole report, then exit 21
     assert audit.returncode == 21 and json.loads(audit.stdout)["trust"]["state"] == "untrusted"
     # nobody ever appears as the operator of a commit that does not verify
@@ -108,7 +108,7 @@ def test_forgery_makes_gate_refuse_and_status_untrusted(registry: Repo, signing_
         assert report.recent[0].principal is None
         assert report.recent[0].check.committer.startswith("alice@example.com")
         short = report.recent[0].check.oid[:10]
-        line = next(x for x in status.stdout.splitlines() if x.startswith(f"  {short}"))
+        line = next(x for x in shown.stdout.splitlines() if x.startswith(f"  {short}"))
         assert "UNVERIFIED" in line and "alice" not in line
 
 
@@ -118,7 +118,7 @@ def test_writers_refuse_to_build_on_an_untrusted_state(registry: Repo, signing_k
     unsigned_tip(registry, signing_key)
     before = snapshot(registry.path)
     with pytest.raises(StateUntrusted):
-        ops.resume(make_ctx(registry.path), ecosystems=())
+        write.resume(make_ctx(registry.path), ecosystems=())
     assert snapshot(registry.path) == before
 
 
@@ -129,7 +129,7 @@ def test_a_fresh_clone_of_a_forged_tip_is_untrusted(registry: Repo, signing_key:
     clone = tmp_path / "fresh"
     git(tmp_path, "clone", "-q", str(registry.path), str(clone))  # origin/batch-ops, no memory
     with pytest.raises(StateUntrusted):
-        ops_view.gate(make_ctx(clone), ecosystem="npm", stage="generate")
+        gate.gate(make_ctx(clone), ecosystem="npm", stage="generate")
 
 
 def test_restoring_the_last_verified_tip_makes_it_trusted_again(registry: Repo,
@@ -137,7 +137,7 @@ def test_restoring_the_last_verified_tip_makes_it_trusted_again(registry: Repo,
     good = _paused(registry)
     unsigned_tip(registry, signing_key)
     registry.git("update-ref", BRANCH, good)  # the runbook's restore step
-    result = ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
+    result = gate.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
     assert not result.decision.can_proceed and result.trust == "trusted"
 
 
@@ -146,7 +146,7 @@ def test_a_key_removed_from_the_base_untrusts_its_tip(registry: Repo, signing_ke
     _paused(registry)
     registry.commit("remove alice\n", {".git-batch/allowed_signers": "# nobody\n"})
     with pytest.raises(StateUntrusted, match=r"not in main:\.git-batch/allowed_signers"):
-        ops_view.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
+        gate.gate(make_ctx(registry.path), ecosystem="npm", stage="generate")
 
 
 def test_good_signature_by_a_listed_key_for_another_principal_is_not_alice(
@@ -156,10 +156,10 @@ def test_good_signature_by_a_listed_key_for_another_principal_is_not_alice(
     registry.commit("add bob\n", {".git-batch/allowed_signers": signing_key.allowed_line
                                   + bob.allowed_line})
     ctx = make_ctx(registry.path)
-    ops.init(ctx)
+    write.init(ctx)
     bob.use_in(registry.path)
-    ops.pause(ctx, ecosystems=("npm",), level="freeze", reason="bob's pause")
-    report = ops.status(ctx)
+    write.pause(ctx, ecosystems=("npm",), level="freeze", reason="bob's pause")
+    report = status.status(ctx)
     npm = next(s for s in report.scopes if s.scope == "npm")
     assert npm.by == "bob@example.com"
     assert [e.principal for e in report.recent] == ["bob@example.com", "alice@example.com"]

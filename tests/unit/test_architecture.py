@@ -1,92 +1,149 @@
-"""The dependency rules of STYLE.md section 1, checked on the source with ast."""
+"""The boundaries of docs/architecture.md, checked on the source with ast.
+
+Only gitops/git/ starts processes or imports pygit2; only gitops/cli/ imports click; pure
+modules import no adapter; the core never imports the CLI; neither the modules nor the packages
+import each other in a cycle.
+"""
 
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gitops"
 
-PURE = {"trailers", "history", "render", "errors", "breaker", "budget", "slo", "records",
-        "tomlplain"}
-ONLY_IN = {"subprocess": {"gitcli"}, "pygit2": {"repo"},
-           "click": {"cli", "cli_ops", "cli_inflight", "cli_hooks", "cli_drill",
-                     "cli_controls"}}
+# Pure: plain data in, plain data out; no git, files, clock or environment.
+PURE = {"gitops.git.trailers", "gitops.history.report", "gitops.history.log", "gitops.recipes",
+        "gitops.ops.state", "gitops.ops.breaker", "gitops.ops.budget", "gitops.ops.slo",
+        "gitops.ops.controls", "gitops.enforce.rules", "gitops.errors"}
+PROCESS_MODULES = ("subprocess", "multiprocessing", "pty")
+PROCESS_CALLS = ("os.system", "os.popen", "os.posix_spawn", "os.spawn", "os.exec", "os.fork")
 
 
-def imports(module: Path) -> set[str]:
-    tree = ast.parse(module.read_text())
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports(path: Path) -> set[str]:
+    """Every module path imports, at any depth (function-local imports count too):
+    `from x import y` is x.y when that is a module of ours, else x."""
+    known = modules()
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            if node.module == "gitops":
-                names.update(f"gitops.{alias.name}" for alias in node.names)
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                names.add(full if full in known else node.module)
     return names
 
 
-def modules() -> dict[str, set[str]]:
-    return {p.stem: imports(p) for p in PACKAGE.glob("*.py")}
+def internal_graph() -> dict[str, set[str]]:
+    """module -> the gitops modules it imports."""
+    known = modules()
+    return {name: {d for d in imports(path) if d in known and d not in (name, "gitops")}
+            for name, path in known.items()}
 
 
-def test_processes_pygit2_and_click_each_have_one_doorway() -> None:
-    for name, deps in modules().items():
-        for lib, allowed in ONLY_IN.items():
-            if any(d == lib or d.startswith(f"{lib}.") for d in deps):
-                assert name in allowed, f"gitops/{name}.py imports {lib}; only {allowed} may"
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep):], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
 
 
-def test_only_gitcli_starts_processes_without_subprocess_too() -> None:
-    """gitcli starts git with os.posix_spawnp (no subprocess import on the gate's path); no
-    other module may start a process by any of os's doors."""
-    doors = ("posix_spawn", "os.exec", "os.system", "os.popen", "os.fork", "os.spawn")
-    for path in PACKAGE.glob("*.py"):
-        if path.stem != "gitcli":
-            text = path.read_text()
-            assert not [d for d in doors if d in text], f"{path.name} starts a process"
+def package_of(module: str) -> str:
+    """gitops.history.index -> gitops.history; top-level modules are their own node."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
 
 
-def test_pure_modules_import_no_adapter() -> None:
-    for name in PURE:
-        deps = modules()[name]
-        gitops_deps = {d.removeprefix("gitops.") for d in deps if d.startswith("gitops.")}
-        assert gitops_deps <= PURE | {"config"}, f"{name} imports {gitops_deps - PURE}"
+def test_modules_import_each_other_without_a_cycle() -> None:
+    cycle = find_cycle(internal_graph())
+    assert cycle is None, " -> ".join(cycle or [])
 
 
-def test_core_never_imports_the_cli() -> None:
-    for name, deps in modules().items():
-        if not name.startswith("cli") and name not in ("entry", "__main__"):
-            assert "gitops.cli" not in deps, f"gitops/{name}.py imports the CLI"
+def test_packages_import_each_other_without_a_cycle() -> None:
+    graph: dict[str, set[str]] = {}
+    for module, deps in internal_graph().items():
+        pkg = package_of(module)
+        graph.setdefault(pkg, set()).update(package_of(d) for d in deps if package_of(d) != pkg)
+    cycle = find_cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
 
 
-def _loaded_after(module: str, candidates: tuple[str, ...]) -> list[str]:
-    """Which of candidates importing module loads. Without site (-S), the source tree on the
-    path: an editable install's import hook loads pathlib before any of our code runs."""
-    code = (f"import sys; before = set(sys.modules); import {module}, gitops.entry; "
-            f"print(','.join(m for m in {candidates!r} if m in set(sys.modules) - before))")
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return [m for m in out.stdout.strip().split(",") if m]
+def test_find_cycle_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_warm_path_loads_no_click_pygit2_or_subprocess() -> None:
-    assert _loaded_after("gitops.fastpath", ("click", "pygit2", "subprocess", "typing",
-                                             "pathlib")) == []
+def test_only_git_package_starts_processes_or_imports_pygit2() -> None:
+    for name, path in modules().items():
+        deps = imports(path)
+        text = path.read_text()
+        if name != "gitops.git.process":
+            started = [m for m in PROCESS_MODULES if m in deps]
+            started += [c for c in PROCESS_CALLS if c in text]
+            assert not started, f"{name} starts processes ({started}); only git.process may"
+        if name != "gitops.git.objects":
+            assert not any(d == "pygit2" or d.startswith("pygit2.") for d in deps), \
+                f"{name} imports pygit2; only gitops.git.objects may"
 
 
-def test_gate_and_hooks_load_no_click_pygit2_or_typing() -> None:
-    """The gate (issue 5: <= 100 ms) and commit-msg (issue 7: <= 100 ms) budgets."""
-    for module in ("gitops.gate", "gitops.hook_impl"):
-        assert _loaded_after(module, ("click", "pygit2", "typing")) == [], module
+def test_only_the_cli_imports_click_and_nothing_imports_the_cli() -> None:
+    for name, path in modules().items():
+        deps = imports(path)
+        if not name.startswith("gitops.cli") and name != "gitops.__main__":
+            assert not any(d == "click" or d.startswith("click.") for d in deps), \
+                f"{name} imports click; only gitops.cli may"
+            assert not any(d.startswith("gitops.cli") for d in deps), f"{name} imports the CLI"
 
 
-def test_replay_path_loads_only_os_level_modules() -> None:
-    heavy = ("click", "pygit2", "subprocess", "sqlite3", "hashlib", "json", "dataclasses",
-             "tomllib", "datetime")
-    assert _loaded_after("gitops.warm", heavy) == []
+@pytest.mark.parametrize("name", sorted(PURE))
+def test_pure_modules_import_no_adapter(name: str) -> None:
+    graph = internal_graph()
+    allowed = PURE | {"gitops.config"}
+    assert graph[name] <= allowed, f"{name} imports {graph[name] - allowed}"
+    assert not {"os", "sys", "time", "sqlite3", "tempfile"} & imports(modules()[name]), \
+        f"{name} reads the environment, files or the clock"
+
+
+def test_every_module_opens_with_a_docstring() -> None:
+    for name, path in modules().items():
+        if name.endswith("__main__"):
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+        assert doc, f"{name} has no docstring"
+
+
+def test_architecture_doc_names_every_module() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    for path in modules().values():
+        rel = path.relative_to(ROOT).as_posix()
+        if path.name == "__init__.py" and path.parent != PACKAGE:
+            rel = path.parent.relative_to(ROOT).as_posix() + "/"
+        assert rel in text, f"docs/architecture.md does not mention {rel}"

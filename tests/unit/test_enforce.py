@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gitops import enforce
 from gitops.config import Config, HooksConfig
-from gitops.enforce import Candidate, OpsFacts
+from gitops.enforce import rules
+from gitops.enforce.rules import Candidate, OpsFacts
 from gitops.errors import PushRefused, TrailerRefused
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -22,9 +22,9 @@ def _cand(message: str, paths: tuple[str, ...] = ("recipes/a.toml",), email: str
     return Candidate("f" * 40, message, email, paths, merge=merge)
 
 
-def _rules(cfg: Config, c: Candidate, door: enforce.Door = "check",
+def _rules(cfg: Config, c: Candidate, door: rules.Door = "check",
            target: str | None = None) -> list[str]:
-    return [r.rule for r in enforce.refusals(cfg, c, door=door, target=target,
+    return [r.rule for r in rules.refusals(cfg, c, door=door, target=target,
                                              ops=OpsFacts("absent"), reverted=frozenset(),
                                              now=NOW)]
 
@@ -51,10 +51,10 @@ def test_target_branches_limit_where_the_rule_applies() -> None:
 
 
 def test_receive_door_says_how_to_keep_trailers_in_a_squash() -> None:
-    [r] = enforce.refusals(CFG, _cand("x\n"), door="receive", target="refs/heads/main",
+    [r] = rules.refusals(CFG, _cand("x\n"), door="receive", target="refs/heads/main",
                            ops=OpsFacts("absent"), reverted=frozenset(), now=NOW)
     assert r.error is PushRefused and "keep the trailers in the squash" in r.fix
-    [r] = enforce.refusals(CFG, _cand("x\n"), door="commit", target=None,
+    [r] = rules.refusals(CFG, _cand("x\n"), door="commit", target=None,
                            ops=OpsFacts("absent"), reverted=frozenset(), now=NOW)
     assert r.error is TrailerRefused and "GIT_BATCH_ID" in r.fix
 
@@ -62,24 +62,24 @@ def test_receive_door_says_how_to_keep_trailers_in_a_squash() -> None:
 def test_clean_message_drops_comments_and_the_scissors_tail() -> None:
     text = ("subj\n\nBatch-Id: 2026-01-28-001\n# Please enter\n"
             "# ------------------------ >8 ------------------------\ndiff --git a b\n")
-    assert enforce.clean_message(text) == "subj\n\nBatch-Id: 2026-01-28-001\n"
+    assert rules.clean_message(text) == "subj\n\nBatch-Id: 2026-01-28-001\n"
 
 
 def test_reverted_batch_and_reapply_trailer() -> None:
     msg = "x\n\nBatch-Id: 2026-01-28-001\n"
     reverted = frozenset({"2026-01-28-001"})
-    refs = enforce.revert_refusals(CFG, _cand(msg), reverted)
+    refs = rules.revert_refusals(CFG, _cand(msg), reverted)
     assert [r.rule for r in refs] == ["reverted-batch"]
     ok = msg + "Reapplies-Batch: 2026-01-28-001\n"
-    assert enforce.revert_refusals(CFG, _cand(ok), reverted) == []
-    assert enforce.revert_refusals(CFG, _cand(msg, paths=("docs/x",)), reverted) == []
+    assert rules.revert_refusals(CFG, _cand(ok), reverted) == []
+    assert rules.revert_refusals(CFG, _cand(msg, paths=("docs/x",)), reverted) == []
 
 
 def test_untrusted_ops_state_refuses_only_batch_commits() -> None:
     bad = OpsFacts("untrusted", "tip 1234 is not signed")
-    [r] = enforce.ops_refusals(CFG, _cand("x\n\nBatch-Id: 2026-01-28-001\n"), bad, NOW)
+    [r] = rules.ops_refusals(CFG, _cand("x\n\nBatch-Id: 2026-01-28-001\n"), bad, NOW)
     assert r.rule == "ops-untrusted" and "tip 1234 is not signed" in r.reason
-    assert enforce.ops_refusals(CFG, _cand("x\n"), bad, NOW) == []
+    assert rules.ops_refusals(CFG, _cand("x\n"), bad, NOW) == []
 
 
 def test_revert_and_reapply_commits_need_no_batch_trailer() -> None:
@@ -93,5 +93,5 @@ def test_revert_and_reapply_commits_need_no_batch_trailer() -> None:
             "missing-trailer"]
     paused = OpsFacts("untrusted", "forged")
     revert = _cand("Revert batch\n\nReverts-Batch: 2026-03-01-001\n")
-    assert enforce.refusals(CFG, revert, door="check", target=None, ops=paused,
+    assert rules.refusals(CFG, revert, door="check", target=None, ops=paused,
                             reverted=frozenset({"2026-03-01-001"}), now=NOW) == []

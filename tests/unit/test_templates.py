@@ -14,7 +14,7 @@ import click
 import pytest
 
 from gitops import config
-from gitops.cli import main_group
+from gitops.cli.main import main_group
 from gitops.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +139,7 @@ def test_workflows_use_real_commands_and_options() -> None:
     assert {"check", "gate", "record", "revert", "inflight", "slo", "status", "audit"} <= names
     global_opts = {o for p in main_group.params for o in (*p.opts, *p.secondary_opts)}
     for workflow, sub, rest in used:
-        command = main_group.commands.get(sub)
+        command = main_group.get_command(click.Context(main_group), sub)
         assert command is not None, f"{workflow}: 'git batch {sub}' is not a command"
         opts = global_opts | {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
         for flag in re.findall(r"(?<!\S)(--[a-z][a-z-]*)", rest):

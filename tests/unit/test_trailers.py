@@ -1,4 +1,5 @@
-"""Unit tests for gitops.trailers: git's trailer rules by example, plus hypothesis properties."""
+"""Unit tests for gitops.git.trailers: git's trailer rules by example, plus hypothesis
+properties."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitops.trailers import (
+from gitops.git.trailers import (
     BatchRef,
     Trailer,
     add_trailer,

@@ -1,0 +1,2 @@
+"""click commands and their rendering only: parse flags, build a Context, call one core function,
+print."""

@@ -1,0 +1,206 @@
+"""Pure: history and revert results -> human text or JSON documents; the commands print them.
+
+People get short ids and UTC dates; `--json` gets full ids and epoch seconds plus ISO dates.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from gitops.history.report import BatchReport, BatchSummary, CommitInfo, Member
+
+JSON_SCHEMA_VERSION = 1
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def dumps(doc: object) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def _commit_json(c: CommitInfo) -> dict[str, Any]:
+    return {"oid": c.oid, "parents": list(c.parents), "author": c.author, "email": c.email,
+            "time": c.time, "date": iso(c.time), "subject": c.subject}
+
+
+def _member_json(m: Member, is_managed: Any) -> dict[str, Any]:
+    managed = [ch for ch in m.changes if is_managed(ch.path)]
+    return {
+        **_commit_json(m.commit),
+        "source": m.source,
+        "source_detail": m.detail,
+        "added": [c.path for c in managed if c.status == "A"],
+        "modified": [c.path for c in managed if c.status in ("M", "T")],
+        "deleted": [c.path for c in managed if c.status == "D"],
+        "outside_scope": [c.path for c in m.changes if not is_managed(c.path)],
+    }
+
+
+def report_json(r: BatchReport, is_managed: Any) -> dict[str, Any]:
+    later: dict[str, list[dict[str, Any]]] = {}
+    for e in r.later_edits:
+        later.setdefault(e.path, []).append(_commit_json(e.commit))
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "batch_id": r.batch_id,
+        "state": r.state,
+        "ecosystems": list(r.ecosystems),
+        "sources": sorted({m.source for m in r.members}),
+        "first_date": iso(r.members[0].commit.time),
+        "last_date": iso(r.members[-1].commit.time),
+        "commits": [_member_json(m, is_managed) for m in r.members],
+        "files": {"added": list(r.files.added), "modified": list(r.files.modified),
+                  "deleted": list(r.files.deleted)},
+        "outside_scope": list(r.outside),
+        "later_edits": later,
+        "later_edits_complete": r.later_complete,
+        "changed_since_batch": list(r.changed_since),
+        "events": [{"kind": e.kind, **_commit_json(e.commit), "paths": list(e.paths)}
+                   for e in r.events],
+    }
+
+
+def report_text(r: BatchReport, is_managed: Any) -> str:
+    lines = [
+        f"batch {r.batch_id}: {r.state}, {len(r.members)} commits, "
+        f"{day(r.members[0].commit.time)} .. {day(r.members[-1].commit.time)} UTC"
+        + (f", ecosystems: {', '.join(r.ecosystems)}" if r.ecosystems else ""),
+        "",
+        "commits:",
+    ]
+    for m in r.members:
+        how = m.source if m.source != "pull-request" else f"pull-request {m.detail}"
+        lines.append(f"  {m.commit.short}  {day(m.commit.time)}  {m.commit.author:<16.16}  "
+                     f"{m.commit.subject[:60]}  [{how}]")
+        for ch in m.changes:
+            scope = "" if is_managed(ch.path) else "  (outside scope)"
+            lines.append(f"      {ch.status} {ch.path}{scope}")
+    f = r.files
+    lines += ["", f"managed files: {len(f.added)} added, {len(f.modified)} modified, "
+                  f"{len(f.deleted)} deleted"]
+    for label, paths in (("added", f.added), ("modified", f.modified), ("deleted", f.deleted)):
+        lines += [f"  {label:<9}{p}" for p in paths]
+    if r.outside:
+        lines += ["", f"outside scope (never reverted): {len(r.outside)} files"]
+        lines += [f"  {p}" for p in r.outside]
+    if r.later_edits:
+        lines += ["", "later edits by commits outside the batch:"]
+        for e in r.later_edits:
+            lines.append(f"  {e.path}: {e.commit.short} {day(e.commit.time)} "
+                         f"{e.commit.author} {e.commit.subject[:50]}")
+    if not r.later_complete:
+        lines += ["", f"later edits: not named without the history index; "
+                      f"{len(r.changed_since)} managed files differ at the base from the "
+                      "batch's version (run 'git batch index' to name the commits):"]
+        lines += [f"  {p}" for p in r.changed_since]
+    if r.events:
+        lines += ["", "reverts and reapplies:"]
+        lines += [f"  {e.kind:<8}{e.commit.short} {day(e.commit.time)} {e.commit.subject[:60]}"
+                  for e in r.events]
+    return "\n".join(lines) + "\n"
+
+
+def summaries_json(rows: list[BatchSummary]) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "batches": [
+            {"batch_id": s.batch_id, "first_date": iso(s.first_time), "last_date": iso(s.last_time),
+             "commits": s.commits, "managed_files": s.managed_files,
+             "ecosystems": list(s.ecosystems), "state": s.state, "sources": list(s.sources)}
+            for s in rows
+        ],
+    }
+
+
+def summaries_text(rows: list[BatchSummary]) -> str:
+    if not rows:
+        return "no batches reachable from the base branch.\n"
+    header = f"{'BATCH':<16} {'FIRST':<16} {'LAST':<16} {'COMMITS':>7} {'FILES':>6}  " \
+             f"{'STATE':<15} {'ECOSYSTEMS':<12} SOURCES"
+    lines = [header]
+    for s in rows:
+        lines.append(
+            f"{s.batch_id:<16} {day(s.first_time):<16} {day(s.last_time):<16} {s.commits:>7} "
+            f"{s.managed_files:>6}  {s.state:<15} {','.join(s.ecosystems) or '-':<12} "
+            f"{','.join(s.sources)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# -- revert / reapply ------------------------------------------------------------------------
+
+
+def _later_json(plan_file: Any) -> list[dict[str, Any]]:
+    seen: dict[str, Any] = {}
+    for e in plan_file.later:
+        seen.setdefault(e.commit.oid, e.commit)
+    return [_commit_json(c) for c in seen.values()]
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    plan = outcome.plan
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kind": plan.kind,
+        "batch_id": plan.batch_id,
+        "target_ref": plan.target_ref,
+        "target": plan.target,
+        "commits": list(plan.commits),
+        "files": [{"path": f.path, "outcome": f.outcome, "reason": f.reason,
+                   "new_blob": f.new[0] if f.new and f.changes_tree else None,
+                   "later_edits": _later_json(f)} for f in plan.files],
+        "outside_scope": list(plan.outside),
+        "with_dependents": list(plan.with_dependents),
+        "broken_dependencies": [{"dependent": b.dependent, "dependent_name": b.dependent_name,
+                                 "missing": b.missing} for b in plan.broken],
+        "unreadable": [{"path": p, "line": line, "message": m} for p, line, m in plan.unreadable],
+        "nothing_to_do": plan.nothing_to_do,
+        "stopped": outcome.stop,
+        "branch": outcome.branch,
+        "commit": outcome.commit,
+        "pushed": outcome.pushed,
+    }
+
+
+def outcome_text(outcome: Any, *, dry_run: bool) -> str:
+    plan = outcome.plan
+    verb = plan.kind
+    lines = [f"{verb} plan for batch {plan.batch_id} on {plan.target_ref} "
+             f"({plan.target[:10]}), {len(plan.commits)} "
+             f"{'commit' if len(plan.commits) == 1 else 'commits'}:"]
+    width = max((len(f.outcome) for f in plan.files), default=8)
+    for f in plan.files:
+        lines.append(f"  {f.outcome:<{width}}  {f.path}  ({f.reason})")
+    if plan.with_dependents:
+        lines.append("added by --with-dependents (they depend on a selected recipe):")
+        lines += [f"  {p}" for p in plan.with_dependents]
+    if plan.outside:
+        lines.append("left alone (outside the managed paths):")
+        lines += [f"  {p}" for p in plan.outside]
+    if plan.broken:
+        lines.append("dependencies the revert would break:")
+        lines += [f"  {b.dependent} ({b.dependent_name}) needs {b.missing}" for b in plan.broken]
+    if plan.unreadable:
+        lines.append("recipes that do not parse (their dependencies cannot be checked):")
+        lines += [f"  {p}" + (f":{line}" if line else "") + f": {m}"
+                  for p, line, m in plan.unreadable]
+    n = len(plan.changing)
+    if outcome.stop:
+        lines.append(f"stopped: {outcome.stop}; nothing written.")
+    elif plan.nothing_to_do:
+        done = "reverted" if verb == "revert" else "reapplied"
+        lines.append(f"nothing to do: every file of the batch is already {done} or skipped.")
+    elif dry_run:
+        lines.append(f"dry run: {n} files would change; nothing written.")
+    else:
+        lines.append(f"wrote {outcome.commit[:10]} on {outcome.branch} ({n} files changed)"
+                     + (f", pushed to {outcome.pushed}." if outcome.pushed else "."))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,117 @@
+"""`revert` and `reapply`: plan, print the plan, write the branch, map stops to exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import click
+
+from gitops import errors
+from gitops.cli import render
+from gitops.cli.common import Options, emit
+from gitops.context import Context
+from gitops.revert import apply
+
+Kind = Literal["revert", "reapply"]
+
+
+def _revert_options(fn: Any) -> Any:
+    options = [
+        click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable plan and result."),
+        click.option("--on-conflict", type=click.Choice(["fail", "skip", "merge"]),
+                     default="fail", show_default=True,
+                     help="Files edited after the batch: stop, leave them alone, or keep a "
+                          "clean three-way merge (real conflicts still stop)."),
+        click.option("--only", "only", multiple=True, metavar="PATH|NAME",
+                     help="Only these files or recipe names (repeatable)."),
+        click.option("--with-dependents", is_flag=True,
+                     help="With --only: add the batch's recipes that depend on the selected "
+                          "ones."),
+        click.option("--allow-broken-deps", is_flag=True,
+                     help="Write even if remaining recipes would depend on removed ones."),
+        click.option("--onto", metavar="BRANCH", help="Parent of the new commit (default: base)."),
+        click.option("--branch", metavar="NAME", help="Branch to create (default: "
+                     "batch-revert/ID or batch-reapply/ID)."),
+        click.option("--force-branch", is_flag=True, help="Replace the branch if it exists."),
+        click.option("--push", metavar="REMOTE", help="Push the new branch (never forced)."),
+        click.option("--exit-code", "exit_code", is_flag=True,
+                     help="Exit 10 instead of 0 when there is nothing to do."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@click.command("revert")
+@click.argument("batch_id", metavar="ID")
+@_revert_options
+@click.pass_obj
+def revert_cmd(opts: Options, /, batch_id: str, **kw: Any) -> None:
+    """Take a batch back: one commit on a new branch, no checkout
+
+    For every managed file the batch touched: delete it (the batch added it), restore the
+    previous version (modified) or re-create it (deleted). Files edited after the batch, or
+    between its commits, stop the revert unless --on-conflict says otherwise; protected
+    recipes (adopted by people) are never touched; files outside the managed paths are left
+    alone. Recipes remaining at the base must not depend on removed ones. The commit has
+    trailers Reverts-Batch and Reverts-Commit; nothing else moves, nothing is pushed unless
+    --push. Running it again after the revert merged finds nothing to do.
+
+    \b
+    Example:
+      git batch revert 2026-03-03-001 --dry-run
+      git batch revert 2026-03-03-001
+      git batch revert 2026-03-03-001 --only recipes/f/foo.toml --only bar --with-dependents
+      git batch revert 2026-03-03-001 --onto release --branch fix/rollback --push origin
+    """
+    _run(opts.context(), batch_id, "revert", kw)
+
+
+@click.command("reapply")
+@click.argument("batch_id", metavar="ID")
+@_revert_options
+@click.pass_obj
+def reapply_cmd(opts: Options, /, batch_id: str, **kw: Any) -> None:
+    """Take a revert back: the revert of the batch's revert commits, same safety rules
+
+    Builds one commit (trailer Reapplies-Batch) on batch-reapply/ID that restores what the
+    reverts since the last reapply removed, with the same scope, later-edit and dependency
+    checks as revert. Afterwards show reports the batch as reapplied; reverting again works.
+
+    \b
+    Example:
+      git batch reapply 2026-03-03-001 --dry-run
+      git batch reapply 2026-03-03-001 --push origin
+    """
+    _run(opts.context(), batch_id, "reapply", kw)
+
+
+def _run(ctx: Context, batch_id: str, kind: Kind, kw: Mapping[str, Any]) -> None:
+    """Plan and (unless --dry-run) write the revert or reapply; print the plan and the result;
+    raise the documented error when it stops."""
+    options = dict(kw)
+    as_json, exit_code = options.pop("as_json"), options.pop("exit_code")
+    opts = apply.Options(**{**options, "only": tuple(options["only"])})
+    outcome = apply.run(ctx, batch_id, kind, opts)
+    emit(render.dumps(render.outcome_json(outcome)) if as_json
+          else render.outcome_text(outcome, dry_run=opts.dry_run))
+    plan = outcome.plan
+    if outcome.stop == "conflicts":
+        raise errors.RevertConflict(
+            f"{len(plan.conflicts)} files were edited after batch {batch_id}; nothing written.",
+            hint="review them, then --on-conflict skip (leave them) or merge (3-way)")
+    if outcome.stop == "dependencies":
+        raise errors.DependencyBreak(
+            f"{len(plan.broken)} remaining recipes depend on recipes the {kind} removes; "
+            "nothing written.",
+            hint="revert the dependents too (--only ... --with-dependents), fix them first, "
+                 "or --allow-broken-deps")
+    if outcome.stop == "unreadable":
+        raise errors.RecipeUnreadable(
+            f"{len(plan.unreadable)} recipes do not parse, so their dependencies cannot be "
+            "checked; nothing written.",
+            hint="fix the TOML at the lines shown, or --allow-broken-deps")
+    if plan.nothing_to_do and exit_code:
+        raise errors.NothingToDo(f"nothing to {kind} for batch {batch_id}.")

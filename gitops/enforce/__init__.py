@@ -1,0 +1,1 @@
+"""Enforcement before merge: pure rules, hook installation, what the hooks run."""

@@ -1,0 +1,1 @@
+"""Batch history: log parsing, the cold scan, the sqlite index and the queries of list and show."""
