@@ -7,7 +7,7 @@ work tree, else (bare repository) the `.git-batch.toml` blob of HEAD's tree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -25,10 +25,14 @@ class SystemClock:
         return datetime.now(tz=UTC)
 
 
+Progress = Callable[[int, int | None], None]  # (done, total) of long work, for a person
+
+
 class Context(NamedTuple):
     repo: RepoInfo
     config: Config
     clock: SystemClock
+    progress: Progress | None = None  # set by the CLI when stderr is a terminal
 
 
 def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, str]) -> Config:
@@ -50,9 +54,9 @@ def load_config(repo: RepoInfo, config_path: str | None, environ: Mapping[str, s
 
 
 def load_context(repo_arg: str | None, config_path: str | None, base: str | None,
-                 environ: Mapping[str, str]) -> Context:
+                 environ: Mapping[str, str], *, progress: Progress | None = None) -> Context:
     """The Context of a command: its repository and its configuration, every layer applied."""
     repo = open_repository(repo_path(repo_arg, environ))
     cfg = load_config(repo, config_path, environ)
     cfg = config_mod.with_base_branch(cfg, base)
-    return Context(repo=repo, config=cfg, clock=SystemClock())
+    return Context(repo=repo, config=cfg, clock=SystemClock(), progress=progress)

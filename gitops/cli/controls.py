@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -21,7 +22,7 @@ from gitops.cli.common import (
     push_option,
     written,
 )
-from gitops.ops import status, write
+from gitops.ops import slo, status, write
 
 
 @click.command("record")
@@ -123,14 +124,14 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
 
 
-def slo_json(reports: Any) -> list[dict[str, Any]]:
+def slo_json(reports: Iterable[slo.Report]) -> list[dict[str, Any]]:
     return [{"ecosystem": r.ecosystem, "target": r.target, "severity": r.severity,
              "windows": {w.name: {"passed": w.passed, "failed": w.failed, "sli": w.sli,
                                   "severity": w.severity} for w in r.windows}}
             for r in reports]
 
 
-def slo_lines(reports: Any) -> list[str]:
+def slo_lines(reports: Iterable[slo.Report]) -> list[str]:
     rows = [("ECOSYSTEM", "SLO", "24H", "7D", "SEVERITY")]
     for r in reports:
         day, week = r.windows

@@ -20,7 +20,7 @@ from gitops.cli.common import JSON_SCHEMA_VERSION, Options, emit
 RUNBOOK = "docs/runbooks/drill.md"
 
 
-def step_line(step: Any) -> str:
+def step_line(step: drill.Step) -> str:
     """One step as a line: ok/FAIL, milliseconds, name, summary (and the command on failure)."""
     line = f"{'ok' if step.ok else 'FAIL':<4} {step.duration_ms:>6} ms  {step.name:<13}  " \
            f"{step.summary}\n"
@@ -29,12 +29,12 @@ def step_line(step: Any) -> str:
     return line
 
 
-def verdict_line(report: Any) -> str:
+def verdict_line(report: drill.Report) -> str:
     return (f"verdict: {report.verdict} ({len(report.steps)} steps, "
             f"{report.duration_ms / 1000:.1f} s)\n")
 
 
-def report_json(report: Any) -> dict[str, Any]:
+def report_json(report: drill.Report) -> dict[str, Any]:
     """The drill document (`git batch drill --json`)."""
     src = report.source
     return {
@@ -93,7 +93,7 @@ def drill_cmd(opts: Options, ecosystem: str | None, batch_id: str | None,  # noq
             raise
         ctx = None
 
-    def show(step: Any) -> None:
+    def show(step: drill.Step) -> None:
         emit(step_line(step))
 
     options = drill.Options(ecosystem=ecosystem, batch_id=batch_id, keep=keep,

@@ -17,7 +17,7 @@ from gitops.cli.common import JSON_SCHEMA_VERSION, Options, emit
 from gitops.enforce import hook_impl, hooks
 
 
-def check_json(report: Any) -> dict[str, Any]:
+def check_json(report: hook_impl.CheckReport) -> dict[str, Any]:
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "ok": not report.refusals,
@@ -31,7 +31,7 @@ def check_json(report: Any) -> dict[str, Any]:
     }
 
 
-def check_text(report: Any) -> str:
+def check_text(report: hook_impl.CheckReport) -> str:
     lines = [f"note: {n}" for n in dict.fromkeys(report.notes)]
     for r in report.refusals:
         lines += [f"refused {r.label}: {r.reason}", f"  fix: {r.fix}"]
@@ -86,7 +86,7 @@ def hooks_group() -> None:
     """
 
 
-def _hooks_text(report: Any, verb: str) -> str:
+def _hooks_text(report: hooks.HooksReport, verb: str) -> str:
     lines = [f"hooks directory: {report.directory}"]
     if report.hooks_path:
         lines[0] += f" (core.hooksPath = {report.hooks_path})"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from gitops.cli import render
@@ -65,26 +63,19 @@ def index_cmd(opts: Options, rebuild: bool, as_json: bool) -> None:
 
     The index lives under the git dir (git-batch/index-*.sqlite), one per base branch. list and
     show keep it up to date by themselves; run this after a large fetch, in CI caches, or to
-    rebuild. A progress line is shown on a terminal.
+    rebuild. On a terminal a progress bar (commits per second, time left) shows on stderr.
 
     \b
     Example:
       git batch index
       git batch index --rebuild
     """
-    progress = _progress if sys.stderr.isatty() and not as_json else None
-    info = query.build_index(opts.context(), rebuild=rebuild, progress=progress)
-    if progress:
-        sys.stderr.write("\n")
+    info = query.build_index(opts.context(), rebuild=rebuild)
     if as_json:
         emit(render.dumps(info))
     else:
         emit(f"index {info['path']}: {info['commits']} commits of {info['base_ref']} "
               f"({str(info['tip'])[:10]}), {info['batches']} batches.\n")
 
-
-def _progress(done: int, total: int | None) -> None:
-    sys.stderr.write(f"\rindexing: {done} commits" + (f" of {total}" if total else ""))
-    sys.stderr.flush()
 
 

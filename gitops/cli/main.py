@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from gitops import __version__, errors
+from gitops.cli.common import TerminalProgress
 from gitops.context import Context, load_context
 from gitops.git import process
 
@@ -71,7 +72,8 @@ class Options:
         self.base = base
 
     def context(self) -> Context:
-        return load_context(self.repo, self.config, self.base, os.environ)
+        progress = TerminalProgress("indexing") if sys.stderr.isatty() else None
+        return load_context(self.repo, self.config, self.base, os.environ, progress=progress)
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)

@@ -21,7 +21,9 @@ from gitops.cli.common import (
 )
 from gitops.cli.controls import slo_json, slo_lines
 from gitops.ops import status, write
+from gitops.ops.controls import StatusControls
 from gitops.ops.state import iso
+from gitops.ops.trust import View
 
 # -- ops init -------------------------------------------------------------------------------------
 
@@ -132,13 +134,13 @@ def _day(t: datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M") if t is not None else "-"
 
 
-def _trust_json(view: Any) -> dict[str, Any]:
+def _trust_json(view: View) -> dict[str, Any]:
     return {"state": view.trust.label, "require_signed": view.trust.required,
             "problems": list(view.trust.problems), "tip_signer": view.trust.tip_principal,
             "allowed_signers": view.signers.source}
 
 
-def _entry_json(e: Any) -> dict[str, Any]:
+def _entry_json(e: status.OpEntry) -> dict[str, Any]:
     return {"oid": e.check.oid, "time": e.check.time,
             "date": iso(datetime.fromtimestamp(e.check.time, tz=UTC)),
             "op": e.op, "subject": e.subject, "signature": e.check.status,
@@ -146,7 +148,7 @@ def _entry_json(e: Any) -> dict[str, Any]:
             "problem": e.problem or None}
 
 
-def status_json(report: Any) -> dict[str, Any]:
+def status_json(report: status.StatusReport) -> dict[str, Any]:
     """The status document (`git batch status --json`)."""
     view = report.view
     scopes: dict[str, Any] = {}
@@ -172,7 +174,7 @@ def status_json(report: Any) -> dict[str, Any]:
     }
 
 
-def _controls_json(c: Any) -> dict[str, Any]:
+def _controls_json(c: StatusControls | None) -> dict[str, Any]:
     if c is None:
         return {}
 
@@ -197,11 +199,10 @@ def _bar(fraction: float, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
-def controls_text(c: Any) -> list[str]:
+def controls_text(c: StatusControls | None) -> list[str]:
     """The breakers, budget bars and SLO table of `status`."""
     if c is None:
         return []
-
     lines = ["", "breakers:"]
     for v in c.breakers:
         b = v.breaker
@@ -216,25 +217,25 @@ def controls_text(c: Any) -> list[str]:
     lines += ["", "budget (CI minutes):"]
     if not c.budget.platforms:
         lines.append("  no limits (budget.limits) and no minutes recorded")
-    for b in c.budget.platforms:
-        if b.limit:
-            share = b.used / b.limit
-            head = (f"  {b.platform:<8} {_bar(share)} {b.used}/{b.limit} ({share:.0%}) "
-                    f"{b.level}")
+    for pb in c.budget.platforms:
+        if pb.limit:
+            share = pb.used / pb.limit
+            head = (f"  {pb.platform:<8} {_bar(share)} {pb.used}/{pb.limit} ({share:.0%}) "
+                    f"{pb.level}")
         else:
-            head = f"  {b.platform:<8} {b.used} (no limit)"
-        burn = f"  burn {b.burn_1h:.1f}/h (1h) {b.burn_6h:.1f}/h (6h)"
-        if b.exhausts_at is not None:
-            burn += f", exhausted ~{_day(b.exhausts_at)}"
-        if b.frees_at is not None:
-            burn += f", frees {_day(b.frees_at)}"
+            head = f"  {pb.platform:<8} {pb.used} (no limit)"
+        burn = f"  burn {pb.burn_1h:.1f}/h (1h) {pb.burn_6h:.1f}/h (6h)"
+        if pb.exhausts_at is not None:
+            burn += f", exhausted ~{_day(pb.exhausts_at)}"
+        if pb.frees_at is not None:
+            burn += f", frees {_day(pb.frees_at)}"
         lines.append(head + burn)
     lines += ["", "SLOs:"]
     lines += [f"  {line}" for line in slo_lines(c.slos)]
     return lines
 
 
-def _headline(view: Any, note_trial: bool) -> str:
+def _headline(view: View, note_trial: bool) -> str:
     tip = f"{view.where.branch} {view.tip[:10]} ({view.source})"
     if not view.trust.required:
         return (f"UNVERIFIED ops state {tip}: ops.require_signed = false (trial mode), "
@@ -246,7 +247,7 @@ def _headline(view: Any, note_trial: bool) -> str:
     return f"TRUSTED ops state {tip}, tip signed by {view.trust.tip_principal}"
 
 
-def status_text(report: Any) -> str:
+def status_text(report: status.StatusReport) -> str:
     """The status table for people."""
     view, st = report.view, report.state
     lines = [_headline(view, True)]
@@ -346,7 +347,7 @@ def audit_cmd(opts: Options, as_json: bool, limit: int | None, fetch: str | None
     _refuse_untrusted(view)
 
 
-def _refuse_untrusted(view: Any) -> None:
+def _refuse_untrusted(view: View) -> None:
     """Exit 21 after the report when signatures are required and the state does not verify."""
     if view.trust.required and not view.trust.trusted:
         raise errors.StateUntrusted(

@@ -6,10 +6,13 @@ People get short ids and UTC dates; `--json` gets full ids and epoch seconds plu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from gitops.history.report import BatchReport, BatchSummary, CommitInfo, Member
+from gitops.revert.apply import Outcome
+from gitops.revert.plan import FilePlan
 
 JSON_SCHEMA_VERSION = 1
 
@@ -31,7 +34,7 @@ def _commit_json(c: CommitInfo) -> dict[str, Any]:
             "time": c.time, "date": iso(c.time), "subject": c.subject}
 
 
-def _member_json(m: Member, is_managed: Any) -> dict[str, Any]:
+def _member_json(m: Member, is_managed: Callable[[str], bool]) -> dict[str, Any]:
     managed = [ch for ch in m.changes if is_managed(ch.path)]
     return {
         **_commit_json(m.commit),
@@ -44,7 +47,7 @@ def _member_json(m: Member, is_managed: Any) -> dict[str, Any]:
     }
 
 
-def report_json(r: BatchReport, is_managed: Any) -> dict[str, Any]:
+def report_json(r: BatchReport, is_managed: Callable[[str], bool]) -> dict[str, Any]:
     later: dict[str, list[dict[str, Any]]] = {}
     for e in r.later_edits:
         later.setdefault(e.path, []).append(_commit_json(e.commit))
@@ -68,7 +71,7 @@ def report_json(r: BatchReport, is_managed: Any) -> dict[str, Any]:
     }
 
 
-def report_text(r: BatchReport, is_managed: Any) -> str:
+def report_text(r: BatchReport, is_managed: Callable[[str], bool]) -> str:
     lines = [
         f"batch {r.batch_id}: {r.state}, {len(r.members)} commits, "
         f"{day(r.members[0].commit.time)} .. {day(r.members[-1].commit.time)} UTC"
@@ -138,14 +141,14 @@ def summaries_text(rows: list[BatchSummary]) -> str:
 # -- revert / reapply ------------------------------------------------------------------------
 
 
-def _later_json(plan_file: Any) -> list[dict[str, Any]]:
+def _later_json(plan_file: FilePlan) -> list[dict[str, Any]]:
     seen: dict[str, Any] = {}
     for e in plan_file.later:
         seen.setdefault(e.commit.oid, e.commit)
     return [_commit_json(c) for c in seen.values()]
 
 
-def outcome_json(outcome: Any) -> dict[str, Any]:
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
     plan = outcome.plan
     return {
         "schema_version": JSON_SCHEMA_VERSION,
@@ -170,7 +173,7 @@ def outcome_json(outcome: Any) -> dict[str, Any]:
     }
 
 
-def outcome_text(outcome: Any, *, dry_run: bool) -> str:
+def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
     plan = outcome.plan
     verb = plan.kind
     lines = [f"{verb} plan for batch {plan.batch_id} on {plan.target_ref} "
@@ -201,6 +204,7 @@ def outcome_text(outcome: Any, *, dry_run: bool) -> str:
     elif dry_run:
         lines.append(f"dry run: {n} files would change; nothing written.")
     else:
+        assert outcome.commit is not None  # apply() wrote it: neither stopped nor a dry run
         lines.append(f"wrote {outcome.commit[:10]} on {outcome.branch} ({n} files changed)"
                      + (f", pushed to {outcome.pushed}." if outcome.pushed else "."))
     return "\n".join(lines) + "\n"

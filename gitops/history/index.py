@@ -601,8 +601,8 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
                 writer.add(count, rec)
                 if count % 5000 == 0:
                     writer.flush()
-                    if progress:
-                        progress(count, total)
+                if progress and count % 1000 == 0:
+                    progress(count, total)
             writer.flush()
             _script(conn, INDEXES)
             _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))

@@ -54,14 +54,13 @@ def ref_values(repo: repository.RepoInfo, refs: Iterable[str]) -> list[Oid | Non
     return [found.get(r) for r in names]
 
 
-def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None = None,
-                 warn: Warn = _stderr, rebuild: bool = False, build: bool = True,
-                 recipes: bool = True) -> Index | None:
+def ensure_index(ctx: Context, tgt: Target, *, warn: Warn = _stderr, rebuild: bool = False,
+                 build: bool = True, recipes: bool = True) -> Index | None:
     """An index that reflects the base branch now: reused, updated or (if build) rebuilt.
 
     recipes: also bring its recipe tables to the tip (an incremental update leaves them where
     they were; revert and inflight read them, show and list do not)."""
-    idx = _ensure_history(ctx, tgt, progress=progress, warn=warn, rebuild=rebuild, build=build)
+    idx = _ensure_history(ctx, tgt, warn=warn, rebuild=rebuild, build=build)
     if idx is None or not recipes or idx.recipes_tip() == idx.meta("tip"):
         return idx
     idx.close()
@@ -74,14 +73,15 @@ def ensure_index(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | 
         return None
     warn("git-batch: could not bring the history index's recipe tables up to date; "
          "rebuilding the history index.")
-    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=progress, warn=warn)
+    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=ctx.progress,
+                         warn=warn)
     built = Index.open(path)
     assert built is not None, "a freshly built index must open"
     return built
 
 
-def _ensure_history(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn | None,
-                    warn: Warn, rebuild: bool, build: bool) -> Index | None:
+def _ensure_history(ctx: Context, tgt: Target, *, warn: Warn, rebuild: bool, build: bool
+                    ) -> Index | None:
     path = index_mod.index_path(ctx.repo.common_dir, tgt.base_ref)
     if not rebuild:
         existing = Index.open(path)
@@ -106,7 +106,8 @@ def _ensure_history(ctx: Context, tgt: Target, *, progress: index_mod.ProgressFn
                      "rebuilding it.")
     if not build:
         return None
-    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=progress, warn=warn)
+    index_mod.build_full(ctx.repo, ctx.config, tgt.want, path, progress=ctx.progress,
+                         warn=warn)
     built = Index.open(path)
     assert built is not None, "a freshly built index must open"
     return built
@@ -152,10 +153,9 @@ def list_batches(ctx: Context) -> list[BatchSummary]:
         idx.close()
 
 
-def build_index(ctx: Context, *, rebuild: bool, progress: index_mod.ProgressFn | None
-                ) -> dict[str, object]:
+def build_index(ctx: Context, *, rebuild: bool) -> dict[str, object]:
     tgt = target(ctx)
-    idx = ensure_index(ctx, tgt, progress=progress, rebuild=rebuild)
+    idx = ensure_index(ctx, tgt, rebuild=rebuild)
     assert idx is not None
     try:
         return {"path": str(idx.path), "base_ref": tgt.base_ref, "tip": tgt.want.tip,

@@ -186,7 +186,7 @@ def test_index_incremental_update(registry: Repo, monkeypatch: pytest.MonkeyPatc
     }
     monkeypatch.undo()
     both_paths(registry, B1)
-    info = query.build_index(ctx_of(registry), rebuild=False, progress=None)  # appended count
+    info = query.build_index(ctx_of(registry), rebuild=False)  # appended count
     assert info["commits"] == int(registry.git("rev-list", "--count", "main"))
 
 
@@ -212,12 +212,12 @@ def test_incremental_update_over_a_merge_and_a_long_gap(registry: Repo,
         raise AssertionError("an append must update the index in place, not rebuild it")
 
     monkeypatch.setattr(index_mod, "build_full", no_rebuild)
-    appended = query.build_index(ctx_of(registry), rebuild=False, progress=None)
+    appended = query.build_index(ctx_of(registry), rebuild=False)
     monkeypatch.undo()
     assert appended["commits"] == int(registry.git("rev-list", "--count", "main"))
     incremental = query.list_batches(ctx_of(registry))
     assert side in [b.batch_id for b in incremental]  # from the merged side branch
-    rebuilt = query.build_index(ctx_of(registry), rebuild=True, progress=None)
+    rebuilt = query.build_index(ctx_of(registry), rebuild=True)
     assert rebuilt["commits"] == appended["commits"]
     assert query.list_batches(ctx_of(registry)) == incremental
     assert len(both_paths(registry, side).members) == 1
