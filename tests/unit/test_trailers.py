@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gitops.git.trailers import (
@@ -337,6 +337,11 @@ def same_token(a: str, b: str) -> bool:
 
 @given(MESSAGES, KEYS, VALUES)
 def test_add_trailer_then_parse_ends_with_it_or_its_neighbour(message, key, value):
+    # git quirk (2.39, checked with interpret-trailers): when the last paragraph is only
+    # continuation lines ("\t:"), the trailer goes before it and --parse then finds nothing;
+    # add_trailer does the same (tests/git/test_trailers_git.py compares them).
+    lines = [ln for ln in message.split("\n") if ln.strip()]
+    assume(not lines or not lines[-1][:1].isspace())
     last = parse(add_trailer(message, key, value), divider=True)[-1]
     assert last == Trailer(key, value) or (
         same_token(last.key, key) and last.value.lower() == value.lower()
