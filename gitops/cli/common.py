@@ -1,22 +1,32 @@
-"""What the command modules share: the options object, output, and the ops write options."""
+"""What the command modules share: the options object, output helpers, the ops write options."""
 
 from __future__ import annotations
 
+import json
 import sys
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import click
 
-from gitops.cli.render import JSON_SCHEMA_VERSION
 from gitops.context import Context
-from gitops.ops.write import WriteResult
-
-__all__ = ["JSON_SCHEMA_VERSION", "Options", "emit", "fetch_option", "push_option", "warn",
-           "written"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+JSON_SCHEMA_VERSION = 1  # of every --json document
+
+
+def iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def dumps(doc: object) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
 class Options(Protocol):
@@ -48,55 +58,3 @@ def fetch_option(fn: F) -> F:
     return click.option(
         "--fetch", "fetch", metavar="REMOTE", envvar="GIT_BATCH_FETCH",
         help="Fetch the ops branch from REMOTE first [env: GIT_BATCH_FETCH].")(fn)
-
-
-def written(result: WriteResult, done: str, *, unchanged: str) -> None:
-    """Say what a write to the ops branch did: written (and how it was signed), or not."""
-    for warning in result.warnings:
-        warn(warning)
-    if not result.changed and result.published:
-        emit(f"{unchanged}; nothing written. Published {result.tip[:10]} to {result.pushed}: "
-              "operations this clone had written without --push.\n")
-        return
-    if not result.changed:
-        emit(f"{unchanged}; nothing written.\n")
-        return
-    if result.signer:
-        how = f"signed by {result.signer}"
-    elif result.signed:
-        how = "signed (not verified: ops.require_signed = false)"
-    else:
-        how = "NOT signed (ops.require_signed = false: trial mode)"
-    where = f"; pushed to {result.pushed}" if result.pushed else ""
-    emit(f"{done} at {result.tip[:10]}, {how}{where}.\n")
-
-
-class TerminalProgress:
-    """Long work drawn as a progress bar on stderr (click's: position, percentage, time left,
-    plus the rate); the CLI passes one only when stderr is a terminal."""
-
-    def __init__(self, label: str, unit: str = "commits") -> None:
-        self.label, self.unit = label, unit
-        self._bar: Any = None
-        self._started = 0.0
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if self._bar is None:
-            if total is not None and done >= total:
-                return  # finished before anything was drawn: nothing to show
-            self._started = time.monotonic()
-            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr,
-                                          show_pos=True, show_percent=True, show_eta=True,
-                                          item_show_func=self._rate)
-            self._bar.__enter__()
-        self._bar.update(done - self._bar.pos, current_item=done)
-        if total is not None and done >= total:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-
-    def _rate(self, done: int | None) -> str | None:
-        elapsed = time.monotonic() - self._started
-        if done is None or elapsed <= 0:
-            return None
-        return f"{done / elapsed:,.0f} {self.unit}/s"
-

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
-from typing import Any
 
 import click
 
@@ -20,9 +18,9 @@ from gitops.cli.common import (
     emit,
     fetch_option,
     push_option,
-    written,
 )
-from gitops.ops import slo, status, write
+from gitops.cli.render_ops import slo_json, slo_lines, written
+from gitops.ops import status, write
 
 
 @click.command("record")
@@ -118,27 +116,6 @@ def breaker_trip_cmd(opts: Options, ecosystem: str, reason: str, push: str | Non
       git batch breaker trip homebrew --reason "macOS runners down" --push origin
     """
     _breaker("trip", opts, ecosystem, reason, push)
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1%}"
-
-
-def slo_json(reports: Iterable[slo.Report]) -> list[dict[str, Any]]:
-    return [{"ecosystem": r.ecosystem, "target": r.target, "severity": r.severity,
-             "windows": {w.name: {"passed": w.passed, "failed": w.failed, "sli": w.sli,
-                                  "severity": w.severity} for w in r.windows}}
-            for r in reports]
-
-
-def slo_lines(reports: Iterable[slo.Report]) -> list[str]:
-    rows = [("ECOSYSTEM", "SLO", "24H", "7D", "SEVERITY")]
-    for r in reports:
-        day, week = r.windows
-        rows.append((r.ecosystem, _pct(r.target), _pct(day.sli), _pct(week.sli),
-                     r.severity.upper() if r.severity != "ok" else "ok"))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return ["  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in rows]
 
 
 @click.command("slo")

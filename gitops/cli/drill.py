@@ -14,8 +14,7 @@ from typing import Any
 import click
 
 from gitops import drill, errors
-from gitops.cli import render
-from gitops.cli.common import JSON_SCHEMA_VERSION, Options, emit
+from gitops.cli.common import JSON_SCHEMA_VERSION, Options, dumps, emit
 
 RUNBOOK = "docs/runbooks/drill.md"
 
@@ -101,7 +100,7 @@ def drill_cmd(opts: Options, ecosystem: str | None, batch_id: str | None,  # noq
                             config=getattr(opts, "config", None))
     report = drill.run(ctx, options, os.environ, on_step=None if as_json else show)
     if as_json:
-        emit(render.dumps(report_json(report)))
+        emit(dumps(report_json(report)))
     else:
         if report.clone:
             emit(f"kept the throw-away directory: {report.clone}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops.cli import render
-from gitops.cli.common import Options, emit
+from gitops.cli.common import Options, dumps, emit
 from gitops.history import query
 
 
@@ -25,7 +25,7 @@ def list_cmd(opts: Options, as_json: bool) -> None:
       git batch list --json | jq '.batches[] | select(.state == "merged") | .batch_id'
     """
     rows = query.list_batches(opts.context())
-    emit(render.dumps(render.summaries_json(rows)) if as_json else render.summaries_text(rows))
+    emit(dumps(render.summaries_json(rows)) if as_json else render.summaries_text(rows))
 
 
 @click.command("show")
@@ -50,7 +50,7 @@ def show_cmd(opts: Options, batch_id: str, as_json: bool, no_index: bool) -> Non
     ctx = opts.context()
     report = query.show(ctx, batch_id, use_index=not no_index)
     managed = ctx.config.is_managed
-    emit(render.dumps(render.report_json(report, managed)) if as_json
+    emit(dumps(render.report_json(report, managed)) if as_json
           else render.report_text(report, managed))
 
 
@@ -72,7 +72,7 @@ def index_cmd(opts: Options, rebuild: bool, as_json: bool) -> None:
     """
     info = query.build_index(opts.context(), rebuild=rebuild)
     if as_json:
-        emit(render.dumps(info))
+        emit(dumps(info))
     else:
         emit(f"index {info['path']}: {info['commits']} commits of {info['base_ref']} "
               f"({str(info['tip'])[:10]}), {info['batches']} batches.\n")

@@ -12,7 +12,8 @@ from typing import Protocol
 import click
 
 from gitops import errors
-from gitops.cli import render, render_inflight
+from gitops.cli import render_inflight
+from gitops.cli.common import dumps
 from gitops.context import Context
 from gitops.revert import inflight
 
@@ -68,7 +69,7 @@ def inflight_cmd(opts: Options, *, batch_id: str | None, revert_branch: str | No
                                     hint="git batch inflight --stale 72h")
         limit = inflight.parse_duration(stale)
         found = inflight.stale(opts.context(), limit)
-        emit(render.dumps(render_inflight.stale_json(found)) if as_json
+        emit(dumps(render_inflight.stale_json(found)) if as_json
               else render_inflight.stale_text(found))
         return
     if (batch_id is None) == (revert_branch is None):
@@ -76,7 +77,7 @@ def inflight_cmd(opts: Options, *, batch_id: str | None, revert_branch: str | No
                                 hint="git batch inflight 2026-03-03-001")
     report = inflight.check(opts.context(), batch_id=batch_id, revert_branch=revert_branch,
                             prefilter=not all_merges)
-    emit(render.dumps(render_inflight.report_json(report)) if as_json
+    emit(dumps(render_inflight.report_json(report)) if as_json
           else render_inflight.report_text(report))
     blocking = report.blocking
     if blocking:

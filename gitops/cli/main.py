@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from gitops import __version__, errors
-from gitops.cli.common import TerminalProgress
+from gitops.cli.progress import TerminalProgress
 from gitops.context import Context, load_context
 from gitops.git import process
 

@@ -17,9 +17,8 @@ from gitops.cli.common import (
     fetch_option,
     push_option,
     warn,
-    written,
 )
-from gitops.cli.controls import slo_json, slo_lines
+from gitops.cli.render_ops import slo_json, slo_lines, written
 from gitops.ops import status, write
 from gitops.ops.controls import StatusControls
 from gitops.ops.state import iso

@@ -1,35 +1,18 @@
-"""Pure: history and revert results -> human text or JSON documents; the commands print them.
+"""Pure: batch reports and summaries -> human text or JSON documents; the commands print them.
 
 People get short ids and UTC dates; `--json` gets full ids and epoch seconds plus ISO dates.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from gitops.cli.common import JSON_SCHEMA_VERSION, day, iso
 from gitops.history.report import BatchReport, BatchSummary, CommitInfo, Member
-from gitops.revert.apply import Outcome
-from gitops.revert.plan import FilePlan
-
-JSON_SCHEMA_VERSION = 1
 
 
-def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def dumps(doc: object) -> str:
-    return json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
-
-
-def _commit_json(c: CommitInfo) -> dict[str, Any]:
+def commit_json(c: CommitInfo) -> dict[str, Any]:
     return {"oid": c.oid, "parents": list(c.parents), "author": c.author, "email": c.email,
             "time": c.time, "date": iso(c.time), "subject": c.subject}
 
@@ -37,7 +20,7 @@ def _commit_json(c: CommitInfo) -> dict[str, Any]:
 def _member_json(m: Member, is_managed: Callable[[str], bool]) -> dict[str, Any]:
     managed = [ch for ch in m.changes if is_managed(ch.path)]
     return {
-        **_commit_json(m.commit),
+        **commit_json(m.commit),
         "source": m.source,
         "source_detail": m.detail,
         "added": [c.path for c in managed if c.status == "A"],
@@ -50,7 +33,7 @@ def _member_json(m: Member, is_managed: Callable[[str], bool]) -> dict[str, Any]
 def report_json(r: BatchReport, is_managed: Callable[[str], bool]) -> dict[str, Any]:
     later: dict[str, list[dict[str, Any]]] = {}
     for e in r.later_edits:
-        later.setdefault(e.path, []).append(_commit_json(e.commit))
+        later.setdefault(e.path, []).append(commit_json(e.commit))
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "batch_id": r.batch_id,
@@ -66,7 +49,7 @@ def report_json(r: BatchReport, is_managed: Callable[[str], bool]) -> dict[str, 
         "later_edits": later,
         "later_edits_complete": r.later_complete,
         "changed_since_batch": list(r.changed_since),
-        "events": [{"kind": e.kind, **_commit_json(e.commit), "paths": list(e.paths)}
+        "events": [{"kind": e.kind, **commit_json(e.commit), "paths": list(e.paths)}
                    for e in r.events],
     }
 
@@ -139,72 +122,3 @@ def summaries_text(rows: list[BatchSummary]) -> str:
 
 
 # -- revert / reapply ------------------------------------------------------------------------
-
-
-def _later_json(plan_file: FilePlan) -> list[dict[str, Any]]:
-    seen: dict[str, Any] = {}
-    for e in plan_file.later:
-        seen.setdefault(e.commit.oid, e.commit)
-    return [_commit_json(c) for c in seen.values()]
-
-
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
-    plan = outcome.plan
-    return {
-        "schema_version": JSON_SCHEMA_VERSION,
-        "kind": plan.kind,
-        "batch_id": plan.batch_id,
-        "target_ref": plan.target_ref,
-        "target": plan.target,
-        "commits": list(plan.commits),
-        "files": [{"path": f.path, "outcome": f.outcome, "reason": f.reason,
-                   "new_blob": f.new[0] if f.new and f.changes_tree else None,
-                   "later_edits": _later_json(f)} for f in plan.files],
-        "outside_scope": list(plan.outside),
-        "with_dependents": list(plan.with_dependents),
-        "broken_dependencies": [{"dependent": b.dependent, "dependent_name": b.dependent_name,
-                                 "missing": b.missing} for b in plan.broken],
-        "unreadable": [{"path": p, "line": line, "message": m} for p, line, m in plan.unreadable],
-        "nothing_to_do": plan.nothing_to_do,
-        "stopped": outcome.stop,
-        "branch": outcome.branch,
-        "commit": outcome.commit,
-        "pushed": outcome.pushed,
-    }
-
-
-def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
-    plan = outcome.plan
-    verb = plan.kind
-    lines = [f"{verb} plan for batch {plan.batch_id} on {plan.target_ref} "
-             f"({plan.target[:10]}), {len(plan.commits)} "
-             f"{'commit' if len(plan.commits) == 1 else 'commits'}:"]
-    width = max((len(f.outcome) for f in plan.files), default=8)
-    for f in plan.files:
-        lines.append(f"  {f.outcome:<{width}}  {f.path}  ({f.reason})")
-    if plan.with_dependents:
-        lines.append("added by --with-dependents (they depend on a selected recipe):")
-        lines += [f"  {p}" for p in plan.with_dependents]
-    if plan.outside:
-        lines.append("left alone (outside the managed paths):")
-        lines += [f"  {p}" for p in plan.outside]
-    if plan.broken:
-        lines.append("dependencies the revert would break:")
-        lines += [f"  {b.dependent} ({b.dependent_name}) needs {b.missing}" for b in plan.broken]
-    if plan.unreadable:
-        lines.append("recipes that do not parse (their dependencies cannot be checked):")
-        lines += [f"  {p}" + (f":{line}" if line else "") + f": {m}"
-                  for p, line, m in plan.unreadable]
-    n = len(plan.changing)
-    if outcome.stop:
-        lines.append(f"stopped: {outcome.stop}; nothing written.")
-    elif plan.nothing_to_do:
-        done = "reverted" if verb == "revert" else "reapplied"
-        lines.append(f"nothing to do: every file of the batch is already {done} or skipped.")
-    elif dry_run:
-        lines.append(f"dry run: {n} files would change; nothing written.")
-    else:
-        assert outcome.commit is not None  # apply() wrote it: neither stopped nor a dry run
-        lines.append(f"wrote {outcome.commit[:10]} on {outcome.branch} ({n} files changed)"
-                     + (f", pushed to {outcome.pushed}." if outcome.pushed else "."))
-    return "\n".join(lines) + "\n"

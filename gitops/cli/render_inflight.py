@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gitops.cli.render import JSON_SCHEMA_VERSION, day, iso
+from gitops.cli.common import JSON_SCHEMA_VERSION, day, iso
 from gitops.revert.inflight import Conflict, Report, Skipped, StaleReport, Verdict
 
 

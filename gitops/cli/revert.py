@@ -8,10 +8,12 @@ from typing import Any, Literal
 import click
 
 from gitops import errors
-from gitops.cli import render
-from gitops.cli.common import Options, emit
+from gitops.cli.common import JSON_SCHEMA_VERSION, Options, dumps, emit
+from gitops.cli.render import commit_json
 from gitops.context import Context
 from gitops.revert import apply
+from gitops.revert.apply import Outcome
+from gitops.revert.plan import FilePlan
 
 Kind = Literal["revert", "reapply"]
 
@@ -95,8 +97,8 @@ def _run(ctx: Context, batch_id: str, kind: Kind, kw: Mapping[str, Any]) -> None
     as_json, exit_code = options.pop("as_json"), options.pop("exit_code")
     opts = apply.Options(**{**options, "only": tuple(options["only"])})
     outcome = apply.run(ctx, batch_id, kind, opts)
-    emit(render.dumps(render.outcome_json(outcome)) if as_json
-          else render.outcome_text(outcome, dry_run=opts.dry_run))
+    emit(dumps(outcome_json(outcome)) if as_json
+          else outcome_text(outcome, dry_run=opts.dry_run))
     plan = outcome.plan
     if outcome.stop == "conflicts":
         raise errors.RevertConflict(
@@ -115,3 +117,72 @@ def _run(ctx: Context, batch_id: str, kind: Kind, kw: Mapping[str, Any]) -> None
             hint="fix the TOML at the lines shown, or --allow-broken-deps")
     if plan.nothing_to_do and exit_code:
         raise errors.NothingToDo(f"nothing to {kind} for batch {batch_id}.")
+
+
+def _later_json(plan_file: FilePlan) -> list[dict[str, Any]]:
+    seen: dict[str, Any] = {}
+    for e in plan_file.later:
+        seen.setdefault(e.commit.oid, e.commit)
+    return [commit_json(c) for c in seen.values()]
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    plan = outcome.plan
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "kind": plan.kind,
+        "batch_id": plan.batch_id,
+        "target_ref": plan.target_ref,
+        "target": plan.target,
+        "commits": list(plan.commits),
+        "files": [{"path": f.path, "outcome": f.outcome, "reason": f.reason,
+                   "new_blob": f.new[0] if f.new and f.changes_tree else None,
+                   "later_edits": _later_json(f)} for f in plan.files],
+        "outside_scope": list(plan.outside),
+        "with_dependents": list(plan.with_dependents),
+        "broken_dependencies": [{"dependent": b.dependent, "dependent_name": b.dependent_name,
+                                 "missing": b.missing} for b in plan.broken],
+        "unreadable": [{"path": p, "line": line, "message": m} for p, line, m in plan.unreadable],
+        "nothing_to_do": plan.nothing_to_do,
+        "stopped": outcome.stop,
+        "branch": outcome.branch,
+        "commit": outcome.commit,
+        "pushed": outcome.pushed,
+    }
+
+
+def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
+    plan = outcome.plan
+    verb = plan.kind
+    lines = [f"{verb} plan for batch {plan.batch_id} on {plan.target_ref} "
+             f"({plan.target[:10]}), {len(plan.commits)} "
+             f"{'commit' if len(plan.commits) == 1 else 'commits'}:"]
+    width = max((len(f.outcome) for f in plan.files), default=8)
+    for f in plan.files:
+        lines.append(f"  {f.outcome:<{width}}  {f.path}  ({f.reason})")
+    if plan.with_dependents:
+        lines.append("added by --with-dependents (they depend on a selected recipe):")
+        lines += [f"  {p}" for p in plan.with_dependents]
+    if plan.outside:
+        lines.append("left alone (outside the managed paths):")
+        lines += [f"  {p}" for p in plan.outside]
+    if plan.broken:
+        lines.append("dependencies the revert would break:")
+        lines += [f"  {b.dependent} ({b.dependent_name}) needs {b.missing}" for b in plan.broken]
+    if plan.unreadable:
+        lines.append("recipes that do not parse (their dependencies cannot be checked):")
+        lines += [f"  {p}" + (f":{line}" if line else "") + f": {m}"
+                  for p, line, m in plan.unreadable]
+    n = len(plan.changing)
+    if outcome.stop:
+        lines.append(f"stopped: {outcome.stop}; nothing written.")
+    elif plan.nothing_to_do:
+        done = "reverted" if verb == "revert" else "reapplied"
+        lines.append(f"nothing to do: every file of the batch is already {done} or skipped.")
+    elif dry_run:
+        lines.append(f"dry run: {n} files would change; nothing written.")
+    else:
+        assert outcome.commit is not None  # apply() wrote it: neither stopped nor a dry run
+        lines.append(f"wrote {outcome.commit[:10]} on {outcome.branch} ({n} files changed)"
+                     + (f", pushed to {outcome.pushed}." if outcome.pushed else "."))
+    return "\n".join(lines) + "\n"

@@ -35,6 +35,15 @@ def resolve_commit(repo: StrPath, rev: str) -> Oid | None:
     return Oid(out)
 
 
+def full_ref_name(repo: StrPath, rev: str) -> str | None:
+    """The full ref name rev stands for as git resolves it ('main' -> 'refs/heads/main'), or
+    None when it names no ref (a commit id, an expression, nothing)."""
+    res = run("rev-parse", "--verify", "--quiet", "--symbolic-full-name", "--end-of-options", rev,
+              repo=repo, ok=frozenset({0, 1, 128}))
+    out = res.text.strip()
+    return out if res.returncode == 0 and out else None
+
+
 def is_ancestor(repo: StrPath, ancestor: Oid, descendant: Oid) -> bool:
     res = run("merge-base", "--is-ancestor", ancestor, descendant, repo=repo, ok=frozenset({0, 1}))
     return res.returncode == 0

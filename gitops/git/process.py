@@ -1,10 +1,10 @@
 """Every process starts here: one subprocess wrapper with the environment policy and a tracer.
 
 `run()` waits for git and returns its output; `start()` lets git work while the caller does
-something else; `stream()` hands git's output over as it comes (a history walk read only as far
-as needed); `feed()` streams a large input into git (fast-import). All four build argv, trace
-it and pick the environment the same way, and all raise GitFailed, which carries argv, exit code,
-stdout and stderr, unless the exit code is one the caller expects.
+something else; `stream()` hands git's output over as it comes (a history walk read while git
+works, or only as far as needed); `feed()` streams a large input into git (fast-import). All
+four build argv, trace it and pick the environment the same way, and all raise GitFailed, which
+carries argv, exit code, stdout and stderr, unless the exit code is one the caller expects.
 
 Callers pass options first, `--end-of-options` before any value a user typed and `--` before
 paths; better still they resolve user revisions to object ids first, so only 40-hex ids reach
@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, NamedTuple, NewType
 
@@ -170,28 +172,69 @@ def start(*args: str, repo: StrPath, stdin: bytes | None = None) -> Running:
     return Running(_argv(args), repo, stdin)
 
 
-def stream(*args: str, repo: StrPath, stdin: bytes | None = None, ok: frozenset[int] = OK0,
-           chunk: int = 1 << 16) -> Iterator[bytes]:
-    """git's stdout as it arrives; GitFailed at the end unless its exit code is in ok.
+class Stream:
+    """git's stdout as it arrives, for a long walk read while git still works (see stream()).
 
-    A consumer that stops early (closes the generator, or leaves its for loop and drops it)
-    kills git: a history walk is read only as far as it is needed."""
-    argv = _argv(args)
-    with tempfile.TemporaryFile() as err, _input(stdin) as source:
-        # bufsize=0: each read returns what git has written so far, up to chunk bytes
-        proc = subprocess.Popen(argv, cwd=repo, stdin=source, stdout=subprocess.PIPE,
-                                stderr=err, env=git_env(), bufsize=0)
-        assert proc.stdout is not None
-        try:
-            while data := proc.stdout.read(chunk):
-                yield data
-            code = proc.wait()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            proc.stdout.close()
-        _checked(argv, code, b"", _read_all(err), ok)
+    A thread keeps git's pipe drained into a bounded queue, so git computes on its own core
+    even while the reader is busy with something else; a use of it is a `with` block, and
+    leaving the block early kills git: a history walk is read only as far as it is needed."""
+
+    def __init__(self, argv: tuple[str, ...], repo: StrPath, stdin: bytes | None,
+                 ok: frozenset[int], chunk: int) -> None:
+        self.argv, self._ok, self._chunk = argv, ok, chunk
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        with _input(stdin) as source:
+            self._proc = subprocess.Popen(argv, cwd=repo, stdin=source, stdout=subprocess.PIPE,
+                                          stderr=self._err, env=git_env())
+        self._chunks: queue.Queue[bytes] = queue.Queue(maxsize=1024)  # at most 64 MiB ahead
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self._proc.stdout is not None
+        data = b"x"
+        while data and not self._stop.is_set():
+            try:  # whole chunks (a buffered read): the thread wants the interpreter rarely
+                data = self._proc.stdout.read(self._chunk)
+            except (OSError, ValueError):  # closed by close(): the reader left
+                data = b""
+            while not self._stop.is_set():  # b"" too: it tells the reader that git is done
+                try:
+                    self._chunks.put(data, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def __iter__(self) -> Iterator[bytes]:
+        while data := self._chunks.get():
+            yield data
+        code = self._proc.wait()
+        _checked(self.argv, code, b"", _read_all(self._err), self._ok)
+
+    def close(self) -> None:
+        """Stop git if it still runs and reap it, and the thread that read it."""
+        self._stop.set()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._reader.join()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._err.close()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream(*args: str, repo: StrPath, stdin: bytes | None = None, ok: frozenset[int] = OK0,
+           chunk: int = 1 << 16) -> Stream:
+    """Start `git args...` now; iterating the result gives its stdout as it arrives, and
+    GitFailed at the end unless its exit code is in ok. Use it in a `with` block."""
+    return Stream(_argv(args), repo, stdin, ok, chunk)
 
 
 def feed(*args: str, repo: StrPath, chunks: Iterable[bytes], ok: frozenset[int] = OK0

@@ -73,23 +73,33 @@ def read_refs(repo: RepoInfo, names: Iterable[str]) -> dict[str, Oid]:
 
 def resolve_base(repo: RepoInfo, cfg: Config) -> tuple[str, Oid]:
     """(full ref name, commit id) of the base branch; RepositoryError when it is missing."""
+    return read_base_and_refs(repo, cfg)[0]
+
+
+def read_base_and_refs(repo: RepoInfo, cfg: Config, patterns: Iterable[str] = ()
+                       ) -> tuple[tuple[str, Oid], list[plumbing.RefTip]]:
+    """The base branch (full ref name, commit id) and the refs matching patterns (full names or
+    for-each-ref patterns), read together: one `for-each-ref`, plus one `rev-parse` to expand a
+    configured short name. RepositoryError when there is no base branch.
+
+    Without a configured name the base is origin/HEAD's target, else main, else HEAD."""
     name = cfg.repo.base_branch
-    if not name:
-        res = process.run("symbolic-ref", "-q", "refs/remotes/origin/HEAD", repo=repo.path,
-                          ok=frozenset({0, 1, 128}))
-        candidates = [res.text.strip()] if res.returncode == 0 else []
-        candidates += ["refs/heads/main", "HEAD"]
+    if name:
+        full = plumbing.full_ref_name(repo.path, name)
+        candidates = [full] if full else []
     else:
-        candidates = [name]
-    for cand in candidates:
-        if not cand:
-            continue
-        oid = plumbing.resolve_commit(repo.path, cand)
-        if oid is None:
-            continue
-        full = process.run("rev-parse", "--verify", "--symbolic-full-name", "--end-of-options",
-                           cand, repo=repo.path, ok=frozenset({0, 128})).text.strip()
-        return (full or cand), oid
+        candidates = ["refs/remotes/origin/HEAD", "refs/heads/main"]
+    listed = plumbing.list_refs(repo.path, [*candidates, *patterns])
+    by_name = {tip.name: tip for tip in listed}
+    for candidate in candidates:
+        if candidate in by_name:
+            tip = by_name[candidate]
+            return (tip.symref or candidate, tip.oid), listed
+    # not a ref git lists (HEAD, a commit id, an expression): git resolves it
+    fallback = name or "HEAD"
+    oid = plumbing.resolve_commit(repo.path, fallback)
+    if oid is not None:
+        return (plumbing.full_ref_name(repo.path, fallback) or fallback, oid), listed
     if name:
         raise RepositoryError(
             f"base branch '{name}' does not exist in {repo.path}.",

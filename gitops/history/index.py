@@ -595,14 +595,16 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
             count = 0
             if progress:
                 progress(0, total)
-            _refresh_recipes(conn, repo, cfg, want.tip, None)
-            # git computes every commit's changes on one core while this one parses and stores
-            for count, rec in enumerate(_records(repo, order), start=1):
-                writer.add(count, rec)
-                if count % 5000 == 0:
-                    writer.flush()
-                if progress and count % 1000 == 0:
-                    progress(count, total)
+            # git computes every commit's changes on one core (most of a build) while this one
+            # reads the recipes at the tip, then parses and stores the commits as they come
+            with _walk(repo, order) as chunks:
+                _refresh_recipes(conn, repo, cfg, want.tip, None)
+                for count, rec in enumerate(log.parse_log_stream(chunks), start=1):
+                    writer.add(count, rec)
+                    if count % 5000 == 0:
+                        writer.flush()
+                    if progress and count % 1000 == 0:
+                        progress(count, total)
             writer.flush()
             _script(conn, INDEXES)
             _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
@@ -631,11 +633,11 @@ def _topo_order(repo: RepoInfo, tip: str) -> list[str]:
     return process.run("rev-list", "--topo-order", tip, repo=repo.path).text.split()
 
 
-def _records(repo: RepoInfo, oids: list[str]) -> Iterator[Record]:
-    """The records of oids, with their changes, in the order of oids (one streamed `git log`)."""
-    return log.parse_log_stream(process.stream(
-        "log", "--no-walk=unsorted", "--stdin", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF,
-        repo=repo.path, stdin=("\n".join(oids) + "\n").encode()))
+def _walk(repo: RepoInfo, oids: list[str]) -> process.Stream:
+    """`git log` of oids with their changes, in the order of oids, started now."""
+    return process.stream("log", "--no-walk=unsorted", "--stdin", plumbing.LOG_FORMAT,
+                          *plumbing.LOG_DIFF, repo=repo.path,
+                          stdin=("\n".join(oids) + "\n").encode())
 
 
 def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
@@ -651,13 +653,12 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
     def indexed(oid: str) -> bool:
         return conn.execute("SELECT 1 FROM commits WHERE oid = ?", (oid,)).fetchone() is not None
 
-    walk = log.parse_log_stream(process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF,
-                                                tip, "--", repo=repo.path))
     found: dict[str, Record] = {}
     needed = {tip}
     reached_old = False
-    try:
-        for rec in walk:
+    with process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF, tip, "--",
+                        repo=repo.path) as chunks:
+        for rec in log.parse_log_stream(chunks):
             oid = rec.info.oid
             if oid not in needed:
                 continue
@@ -668,9 +669,7 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
                 found[oid] = rec
                 needed.update(p for p in rec.info.parents if p not in found)
             if not needed:
-                break
-    finally:
-        walk.close()  # read as far as needed: git stops here
+                break  # read as far as needed: leaving the block stops git
     if not reached_old:
         # Also when clock skew let a parent through before its child: a rebuild is always safe.
         return None

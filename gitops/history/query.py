@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from gitops import config
-from gitops.config import Config
+from gitops.config import Config, pull_ref_regex
 from gitops.context import Context
 from gitops.errors import UnknownBatch
 from gitops.git import repository
@@ -27,24 +27,29 @@ def _stderr(msg: str) -> None:
 class Target(NamedTuple):
     base_ref: str
     want: Freshness
+    pulls: dict[str, str]  # pull request head ref -> commit id
 
 
 def target(ctx: Context) -> Target:
+    """The base branch and everything the index must reflect to answer: the settings, the base's
+    tip, the pull request refs and the ops branch refs (landings), read in one go."""
+    cfg = ctx.config
     scan.check_not_shallow(ctx.repo)
-    base_ref, tip = repository.resolve_base(ctx.repo, ctx.config)
-    pulls = scan.list_pulls(ctx.repo, ctx.config)
-    want = Freshness(ctx.config.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls),
-                     ledger_key(ctx))
-    return Target(base_ref, want)
+    ledger = ledger_refs(cfg)
+    (base_ref, tip), listed = repository.read_base_and_refs(
+        ctx.repo, cfg, [cfg.repo.pull_ref_pattern, *ledger])
+    values = {t.name: t.oid for t in listed}
+    regex = pull_ref_regex(cfg)
+    pulls: dict[str, str] = {name: oid for name, oid in sorted(values.items()) if regex.match(name)}
+    ledger_key = " ".join(values.get(r) or "-" for r in ledger)
+    want = Freshness(cfg.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls),
+                     ledger_key)
+    return Target(base_ref, want, pulls)
 
 
 def ledger_refs(cfg: Config) -> tuple[str, str]:
     """The ops branch refs whose landings count as membership (local, remote-tracking)."""
     return (f"refs/heads/{cfg.ops.branch}", f"refs/remotes/{cfg.ops.remote}/{cfg.ops.branch}")
-
-
-def ledger_key(ctx: Context) -> str:
-    return " ".join(v or "-" for v in ref_values(ctx.repo, ledger_refs(ctx.config)))
 
 
 def ref_values(repo: repository.RepoInfo, refs: Iterable[str]) -> list[Oid | None]:
@@ -137,7 +142,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
         finally:
             idx.close()
     tip = Oid(tgt.want.tip)
-    found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id)
+    found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id, tgt.pulls)
     if found is None:
         raise unknown_batch(batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)), tgt)
     return found

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from gitops.config import Config, pull_prefix, pull_ref_regex
+from gitops.config import Config, pull_ref_regex
 from gitops.errors import GitopsError, RepositoryError
 from gitops.git import plumbing, process
 from gitops.git.plumbing import LOG_DIFF, LOG_FORMAT
@@ -21,6 +21,7 @@ from gitops.history.report import (
     SOURCE_LEDGER,
     SOURCE_PULL,
     BatchReport,
+    Change,
     CommitInfo,
     Event,
     LaterEdit,
@@ -114,26 +115,10 @@ def pull_batches(repo: RepoInfo, cfg: Config, base_tip: str, pulls: dict[str, st
 
 def pulls_carrying(repo: RepoInfo, cfg: Config, base_tip: str, pulls: dict[str, str],
                    batch_id: str) -> dict[int, PullBatch]:
-    """Pull requests whose own commits (not on the base) carry batch_id: a grep, then
-    `for-each-ref --contains` for the few commits found (cheap: no graph of every PR)."""
-    if not pulls:
-        return {}
-    data = process.run("log", LOG_FORMAT, "-z", "--fixed-strings", f"--grep={batch_id}",
-                      "--stdin", repo=repo.path, stdin=_pull_stdin(pulls, base_tip)).stdout
-    carriers, ecosystems, _parents = _carriers(cfg, parse_log(data))
-    found = sorted(oid for oid, ids in carriers.items() if batch_id in ids)
-    if not found:
-        return {}
-    regex = pull_ref_regex(cfg)
-    res = process.run("for-each-ref", "--format=%(refname)", *(f"--contains={o}" for o in found),
-                     "--end-of-options", pull_prefix(cfg), repo=repo.path)
-    ecos = tuple(sorted({e for o in found for e in ecosystems.get(o, ())}))
-    out: dict[int, PullBatch] = {}
-    for name in res.text.split():
-        match = regex.match(name)
-        if match and name in pulls:
-            out[int(match.group(1))] = PullBatch(tuple(found), ecos)
-    return out
+    """Pull requests whose own commits (not on the base) carry batch_id."""
+    return {number: by_batch[batch_id]
+            for number, by_batch in pull_batches(repo, cfg, base_tip, pulls).items()
+            if batch_id in by_batch}
 
 
 def check_not_shallow(repo: RepoInfo) -> None:
@@ -152,52 +137,55 @@ def check_not_shallow(repo: RepoInfo) -> None:
 COLD_LATER_EDIT_LIMIT = 1000
 
 
-def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> BatchReport | None:
-    """One batch's report straight from git, without the index (about one `git log`)."""
-    # The walk over the base runs while the pull requests are asked about.
-    walk = process.start("log", "--topo-order", LOG_FORMAT, *LOG_DIFF, "--fixed-strings",
-                         f"--grep={batch_id}", base_tip, "--", repo=repo.path)
+def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str,
+                pulls: dict[str, str]) -> BatchReport | None:
+    """One batch's report straight from git, without the index (about one `git log`); pulls:
+    the pull request head refs (list_pulls)."""
+    # One walk over the base finds the batch's own commits, its reverts and reapplies, and the
+    # commits that may squash a pull request ("(#N)"), without their changes (a squash of a
+    # large batch is a costly tree diff); the pull requests are walked meanwhile.
+    walk = process.start("log", "--topo-order", LOG_FORMAT, "-z", "--fixed-strings",
+                         f"--grep={batch_id}", "--grep=(#", base_tip, "--", repo=repo.path)
     try:
-        pulls = list_pulls(repo, cfg)
         carried = pulls_carrying(repo, cfg, base_tip, pulls, batch_id)
-        heads = {n: oid for oid, ns in _pull_numbers(cfg, pulls).items() for n in ns}
-        squashes: list[Record] = []
-        for number in sorted(carried):
-            # The squash commit is newer than the PR's fork point: walk only `base ^head`.
-            squashes += parse_log(process.run(
-                "log", "--topo-order", LOG_FORMAT, *LOG_DIFF, "--extended-regexp",
-                f"--grep=\\(#{number}\\)[[:space:]]*$", base_tip, f"^{heads[number]}", "--",
-                repo=repo.path).stdout)
         landed = _landed(repo, cfg, base_tip, batch_id)
-        records = list(parse_log(walk.result().stdout))
+        found = list(parse_log(walk.result().stdout))
     finally:
         walk.kill()
-    seen = {r.info.oid for r in records}
-    for extra in (*squashes, *landed.values()):
-        if extra.info.oid not in seen:
-            records.append(extra)
-            seen.add(extra.info.oid)
-    order = {r.info.oid: (r.ctime, -pos) for pos, r in enumerate(records)}
-    records.sort(key=lambda r: order[r.info.oid])
     classifier = Classifier(cfg)
+    wanted: dict[str, tuple[Record, Classified]] = {}
+    for rec in found:
+        c = classifier.classify(rec.message, rec.info.subject)
+        if c is not None and (any(b == batch_id for b, _s, _d in c.members) or c.pull in carried
+                              or any(b == batch_id for _k, b in c.events)):
+            wanted[rec.info.oid] = (rec, c)
+    for oid, rec in landed.items():
+        if oid not in wanted:
+            wanted[oid] = (rec, classifier.classify(rec.message, rec.info.subject)
+                           or Classified((), (), (), None))
+    if not wanted:
+        return None
+    changes = _changes_of(repo, list(wanted))
+    # the walk's topological order, newest first; committer times order the landings among them
+    order = {r.info.oid: (r.ctime, -pos) for pos, (r, _c) in enumerate(wanted.values())}
     members: list[Member] = []
     events: list[Event] = []
     ecosystems: list[str] = []
-    for seq, rec in enumerate(records, start=1):
-        c = classifier.classify(rec.message, rec.info.subject) or Classified((), (), (), None)
+    for seq, oid in enumerate(sorted(wanted, key=order.__getitem__), start=1):
+        rec, c = wanted[oid]
         member = next(((src, d) for b, src, d in c.members if b == batch_id), None)
         if member:
             ecosystems.extend(c.ecosystems)
         elif c.pull in carried:
             member = (SOURCE_PULL, f"#{c.pull}")
             ecosystems.extend(carried[c.pull].ecosystems)
-        elif rec.info.oid in landed:
+        elif oid in landed:
             member = (SOURCE_LEDGER, "git batch land")
         if member:
-            members.append(Member(rec.info, seq, member[0], member[1], rec.changes))
+            members.append(Member(rec.info, seq, member[0], member[1], changes[oid]))
         for kind, bid in c.events:
             if bid == batch_id:
-                events.append(Event(kind, rec.info, seq, tuple(ch.path for ch in rec.changes)))
+                events.append(Event(kind, rec.info, seq, tuple(ch.path for ch in changes[oid])))
     if not members:
         return None
     later, complete = later_edits(repo, cfg, base_tip, members)
@@ -207,6 +195,13 @@ def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> Ba
         return report
     return report._replace(later_complete=False,
                            changed_since=changed_since(repo, cfg, base_tip, members))
+
+
+def _changes_of(repo: RepoInfo, oids: list[str]) -> dict[str, tuple[Change, ...]]:
+    """The first-parent changes of each commit, in one `git log --no-walk --stdin`."""
+    data = process.run("log", "--no-walk=unsorted", "--stdin", LOG_FORMAT, *LOG_DIFF,
+                       repo=repo.path, stdin=("\n".join(oids) + "\n").encode()).stdout
+    return {r.info.oid: r.changes for r in parse_log(data)}
 
 
 def _landed(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str) -> dict[str, Record]:
@@ -270,7 +265,15 @@ def later_edits(repo: RepoInfo, cfg: Config, base_tip: Oid, members: list[Member
     if not post:
         return [], True
     # Merges are left out as in Index.report (the side branch's commits are the edits).
-    # --max-count: past the limit only "more" matters.
+    # `base ^first` makes git walk down to first before it answers, most of the history for an
+    # old batch; commits dated after first stream from the tip instead, and more than the limit
+    # of them means the range is longer than the limit too (short of clock skew, which only
+    # costs the names of the later edits, never a wrong one).
+    since = f"--since={first.commit.time}"
+    recent = process.run("rev-list", "--no-merges", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
+                         since, base_tip, repo=repo.path).text.split()
+    if len(recent) > COLD_LATER_EDIT_LIMIT:
+        return [], False
     revs = process.run("rev-list", "--no-merges", f"--max-count={COLD_LATER_EDIT_LIMIT + 1}",
                        base_tip, f"^{first.commit.oid}", repo=repo.path).text.split()
     if len(revs) > COLD_LATER_EDIT_LIMIT:

@@ -105,9 +105,9 @@ def test_running_stream_stops_git_when_the_reader_stops(make_repo: Callable[...,
     r = make_repo("r")
     for i in range(30):
         r.commit(f"c{i}\n", {"f": f"{i}\n"})
-    stream = log.parse_log_stream(process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF,
-                                                 "HEAD", repo=r.path, chunk=256))
-    assert next(stream).info.subject == "c29"
-    stream.close()  # the parser closes process.stream(), which kills git
+    with process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF, "HEAD",
+                        repo=r.path, chunk=256) as chunks:
+        assert next(log.parse_log_stream(chunks)).info.subject == "c29"
+    # leaving the block killed git
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)

@@ -104,21 +104,34 @@ def test_kill_stops_and_reaps_git(make_repo: Callable[..., Repo]) -> None:
 def test_stream_gives_all_output_and_checks_the_exit_code(make_repo: Callable[..., Repo]) -> None:
     r = make_repo("r")
     blob = plumbing.hash_object_write(r.path, b"y" * 1000)
-    data = b"".join(process.stream("cat-file", "--batch", repo=r.path,
-                                   stdin=f"{blob}\n".encode() * 300, chunk=4096))
+    with process.stream("cat-file", "--batch", repo=r.path,
+                        stdin=f"{blob}\n".encode() * 300, chunk=4096) as chunks:
+        data = b"".join(chunks)
     assert data.count(b"y" * 1000) == 300
-    with pytest.raises(GitFailed):
-        list(process.stream("rev-parse", "--verify", "no-such-ref", repo=r.path))
+    with pytest.raises(GitFailed), process.stream("rev-parse", "--verify", "no-such-ref",
+                                                  repo=r.path) as failing:
+        list(failing)
 
 
 def test_a_stream_left_early_stops_git(make_repo: Callable[..., Repo]) -> None:
     r = make_repo("r")
     blob = plumbing.hash_object_write(r.path, b"z" * 1000)
-    walk = process.stream("cat-file", "--batch", repo=r.path,
-                          stdin=f"{blob}\n".encode() * 2000, chunk=1024)
-    assert next(walk)
-    walk.close()
+    with process.stream("cat-file", "--batch", repo=r.path,
+                        stdin=f"{blob}\n".encode() * 2000, chunk=1024) as walk:
+        assert next(iter(walk))
     with pytest.raises(ChildProcessError):  # git was killed and reaped
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_a_stream_never_read_is_stopped_too(make_repo: Callable[..., Repo]) -> None:
+    """git started by stream() and never read (the reader failed first) is killed on leaving
+    the block, even with its pipe and the read-ahead queue full."""
+    r = make_repo("r")
+    blob = plumbing.hash_object_write(r.path, b"w" * 4096)
+    with process.stream("cat-file", "--batch", repo=r.path, stdin=f"{blob}\n".encode() * 20000,
+                        chunk=1024):
+        pass
+    with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
 
 
