@@ -5,7 +5,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 DEMO ?= $(CURDIR)/build/demo-registry
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint typecheck docs-check check bench clean
+.PHONY: venv demo test lint typecheck docs-check check bench bench-venv clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,8 +34,16 @@ docs-check: venv
 
 check: lint typecheck test
 
-bench: venv
-	PATH="$(BIN):$$PATH" $(PY) bench/query.py --commits $${COMMITS:-200000}
+# Benchmarks time the installed package (a wheel in its own venv), as users run it; an editable
+# install pays for its import hook on every start.
+BENCH_VENV ?= build/bench-venv
+bench-venv: venv
+	rm -rf $(BENCH_VENV)
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet .
+
+bench: bench-venv
+	PATH="$(CURDIR)/$(BENCH_VENV)/bin:$$PATH" $(PY) bench/query.py --commits $${COMMITS:-200000} $(BENCH_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

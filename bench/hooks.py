@@ -10,7 +10,8 @@ our pre-receive hook and one without. Times, as medians of whole processes:
 - `git-batch hook-impl commit-msg` with a recipe staged, without and with a signed ops branch
   (then it verifies the ops tip, as gate does), and `git commit` with and without the hooks
   installed.
-Targets (issue 7): pre-receive <= 1 s, commit-msg <= 100 ms. Never part of the test suite.
+Targets: pre-receive <= 1 s (issue 7); commit-msg <= 150 ms, whole process (issue 15). Never
+part of the test suite.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+PRE_RECEIVE_TARGET = 1.0  # seconds, over --commits commits
+COMMIT_MSG_TARGET = 0.150  # seconds, whole process
 ZERO = "0" * 40
 
 
@@ -74,7 +77,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="git-batch-bench-hooks-") as tmp_s:
         tmp = Path(tmp_s)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        # PYTHONDONTWRITEBYTECODE would make every git-batch process compile the modules it imports
+        # from source (tens of ms); an installed git-batch has its bytecode, so measure that.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("GIT_") and k != "PYTHONDONTWRITEBYTECODE"}
         env.update(HOME=str(tmp), GIT_CONFIG_NOSYSTEM="1", LC_ALL="C",
                    PATH=f"{BIN}{os.pathsep}{env['PATH']}", GIT_AUTHOR_NAME="Bench",
                    GIT_AUTHOR_EMAIL="bench@example.com", GIT_COMMITTER_NAME="Bench",
@@ -148,15 +154,19 @@ def main() -> None:
     def ms(s: float) -> str:
         return f"{s * 1000:8.1f} ms"
 
-    print(f"pre-receive over {args.commits} commits (target <= 1 s)")
-    print(f"  git-batch hook-impl pre-receive  {ms(hook)}  {'OK' if hook <= 1 else 'OVER'}")
+    def verdict(took: float, target: float) -> str:
+        return "met" if took <= target else "MISSED"
+
+    print(f"pre-receive over {args.commits} commits (target <= {PRE_RECEIVE_TARGET:.0f} s)")
+    print(f"  git-batch hook-impl pre-receive  {ms(hook)}  "
+          f"{verdict(hook, PRE_RECEIVE_TARGET)}")
     print(f"  git push, remote without hook    {ms(push['plain'])}  (plain git baseline)")
     print(f"  git push, remote with hook       {ms(push['hooked'])}")
-    print("commit-msg, whole process (target <= 100 ms)")
+    print(f"commit-msg, whole process (target <= {COMMIT_MSG_TARGET * 1000:.0f} ms)")
     print(f"  git-batch hook-impl commit-msg   {ms(commit_msg)}  "
-          f"{'OK' if commit_msg <= 0.1 else 'OVER'}")
+          f"{verdict(commit_msg, COMMIT_MSG_TARGET)}")
     print(f"  ... with a signed ops branch     {ms(commit_msg_ops)}  "
-          f"{'OK' if commit_msg_ops <= 0.1 else 'OVER'} (verifies the ops tip, as gate does)")
+          f"{verdict(commit_msg_ops, COMMIT_MSG_TARGET)} (verifies the ops tip, as gate does)")
     print(f"  ... without a trailer (refused)  {ms(commit_human)}  (no ops/index read)")
     print(f"  git commit, no hooks             {ms(plain_commit)}  (plain git baseline)")
     print(f"  git commit, hooks installed      {ms(hooked_commit)}  (prepare-commit-msg + "

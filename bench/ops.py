@@ -5,11 +5,11 @@ Usage: python bench/ops.py [--runs 15] [--ops 50] [--commits 2000]
 Builds a registry with the demo generator in a temp dir, an ed25519 signing key listed in
 `.git-batch/allowed_signers`, and an ops branch with --ops signed operations, all under a
 throwaway HOME (your git configuration is neither read nor changed). Then times, as whole
-processes: `git batch gate`, `git verify-commit` of the same tip with the same allowed signers,
-`git batch --version` (the click CLI's start-up, which gate skips) and `python -c pass`. Prints
-the medians, the ratio and the issue's target (gate <= 100 ms). Measures the `git-batch` first
-on PATH: an editable install (`pip install -e`) pays about 15 ms more start-up than an installed
-one. Never part of the test suite.
+processes: `git batch gate` (go and paused), `git verify-commit` of the same tip with the same
+allowed signers, `git batch --version` (the click CLI's start-up, which gate pays too) and
+`python -c pass`. Prints the medians, the ratio and the target (issue 15: gate <= 150 ms, whole
+process). Measures the `git-batch` first on PATH: an editable install (`pip install -e`) pays
+about 15 ms more start-up than an installed one. Never part of the test suite.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from gitops import demo  # noqa: E402
 
-TARGET = 0.100
+TARGET = 0.150  # seconds, `git batch gate` as a whole process (issue 15)
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int, *, ok: tuple[int, ...] = (0,),
@@ -110,8 +110,8 @@ def main() -> None:
     batch("ops", "init")
     batch("pause", "--ecosystem", "homebrew", "--level", "freeze", "--reason", "bench")
     # the remaining operations in-process: the setup is not what is measured
-    from gitops import ops  # noqa: PLC0415
     from gitops.context import load_context  # noqa: PLC0415
+    from gitops.ops import write  # noqa: PLC0415
 
     saved = dict(os.environ)
     os.environ.clear()
@@ -119,7 +119,7 @@ def main() -> None:
     try:
         ctx = load_context(str(repo), None, None, env)
         for _ in range(max(0, args.ops - 2)):
-            ops.new_id(ctx)
+            write.new_id(ctx)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -129,9 +129,6 @@ def main() -> None:
 
     gate = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "merge"], repo, env,
                  args.runs)
-    hint = repo / ".git" / "git-batch" / "verify-ahead"
-    gate_cold = timed(["git", "batch", "gate", "--ecosystem", "cargo", "--stage", "merge"], repo,
-                      env, args.runs, before=lambda: hint.unlink(missing_ok=True))
     gate_paused = timed(["git", "batch", "gate", "--ecosystem", "homebrew"], repo, env,
                         args.runs, ok=(20,))
     signers = repo / ".git-batch" / "allowed_signers"
@@ -139,18 +136,16 @@ def main() -> None:
                    repo, env, args.runs)
     startup = timed(["git", "batch", "--version"], repo, env, args.runs)
     python = timed([sys.executable, "-c", "pass"], repo, env, args.runs)
-    print(f"{'git batch gate (go, exit 0)':42} {gate * 1000:7.1f} ms")
-    print(f"{'  ... without git-batch/verify-ahead':42} {gate_cold * 1000:7.1f} ms  (the first "
-          "read in a fresh clone: default names guessed)")
-    print(f"{'git batch gate (paused, exit 20)':42} {gate_paused * 1000:7.1f} ms")
+    target = f"target <= {TARGET * 1000:.0f} ms:"
+    for label, took in (("git batch gate (go, exit 0)", gate),
+                        ("git batch gate (paused, exit 20)", gate_paused)):
+        print(f"{label:42} {took * 1000:7.1f} ms  {target} {'met' if took <= TARGET else 'MISSED'}")
     print(f"{'git verify-commit (same tip, same signers)':42} {verify * 1000:7.1f} ms")
     print(f"{'git batch --version (click CLI start-up)':42} {startup * 1000:7.1f} ms")
     print(f"{'python -c pass (interpreter start-up)':42} {python * 1000:7.1f} ms")
     print(f"ratio gate / verify-commit: {gate / verify:.1f}x; gate minus interpreter: "
-          f"{(gate - python) * 1000:.1f} ms (gate runs without click: gitops/gate.py)")
-    verdict = "met" if max(gate, gate_cold) <= TARGET else "MISSED"
-    print(f"target: gate <= {TARGET * 1000:.0f} ms (with and without the verify-ahead file): "
-          f"{verdict}")
+          f"{(gate - python) * 1000:.1f} ms, minus the CLI start-up: "
+          f"{(gate - startup) * 1000:.1f} ms")
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,12 +1,14 @@
-"""Benchmark: `git batch revert ID` in-process and whole-process vs `git revert --no-commit`.
+"""Benchmark: `git batch revert ID` whole-process (and in-process) vs `git revert --no-commit`.
 
 Usage: python bench/revert.py [--commits 200000] [--repo PATH] [--runs 5] [--keep] [--profile]
 
 Generates a registry (or reuses --repo), writes on a new branch bench/revert-base (main is left
-alone) one batch of 100 commits adding 200 recipes and modifying 50, then 5 human commits that
-leave its files alone, and times its revert against `git revert --no-commit` of the 100 commits
-in a throwaway worktree. Never part of the test suite (no timing assertions). Everything created
-is removed at the end; --keep keeps bench/revert-base and its history index.
+alone) one batch of 100 commits adding 200 recipes and modifying 50 (250 files), then 5 human
+commits that leave its files alone, warms that branch's history index, and times its revert
+against `git revert --no-commit` of the 100 commits in a throwaway worktree (information only).
+Target (issue 15): `git batch revert ID` as a whole process, warm index, <= 0.400 s; the
+in-process rows are information. Never part of the test suite (no timing assertions).
+Everything created is removed at the end; --keep keeps bench/revert-base and its history index.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gitops import demo, index, lookup, revert  # noqa: E402
+from gitops import demo  # noqa: E402
 from gitops.context import load_context  # noqa: E402
+from gitops.history import index, query  # noqa: E402
+from gitops.revert import apply  # noqa: E402
 
 BASE = "bench/revert-base"
 ENV = {"GIT_BATCH_BASE_BRANCH": BASE}
+TARGET = 0.400  # seconds, `git batch revert ID` as a whole process
 
 
 def git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
@@ -126,9 +131,10 @@ def main() -> None:
     try:
         commits = add_batch(repo, bid, humans=5)
         ctx = load_context(str(repo), None, None, ENV)
-        t0 = time.perf_counter()
-        summary = next((s for s in lookup.list_batches(ctx) if s.batch_id == bid), None)
         idx_path = index.index_path(ctx.repo.common_dir, f"refs/heads/{BASE}")
+        had_index_dir = idx_path.parent.exists()
+        t0 = time.perf_counter()
+        summary = next((s for s in query.list_batches(ctx) if s.batch_id == bid), None)
         print(f"warmed the history index of {BASE} in {time.perf_counter() - t0:.1f}s")
         if summary is None or summary.commits != 100:
             raise SystemExit(f"batch {bid} has {summary and summary.commits} commits, not 100: "
@@ -140,8 +146,8 @@ def main() -> None:
             created.append(f"refs/heads/bench/{kind}{counter[kind]}")
             return f"bench/{kind}{counter[kind]}"
 
-        def in_process() -> revert.Outcome:
-            out = revert.run(ctx, bid, "revert", revert.Options(branch=fresh("ip")))
+        def in_process() -> apply.Outcome:
+            out = apply.run(ctx, bid, "revert", apply.Options(branch=fresh("ip")))
             if out.commit is None:
                 raise SystemExit(f"revert wrote nothing (stop: {out.stop})")
             return out
@@ -152,13 +158,15 @@ def main() -> None:
         rows = [
             ("load_context (in-process, info)",
              median_time(lambda: load_context(str(repo), None, None, ENV), args.runs), "info"),
-            ("revert plan + commit (in-process)",
-             median_time(in_process, args.runs, revert.forget_parsed_recipes), "<= 0.050 s"),
-            ("revert plan only, --dry-run (in-process)", median_time(
-                lambda: revert.run(ctx, bid, "revert", revert.Options(dry_run=True)), args.runs,
-                revert.forget_parsed_recipes), "info"),
+            ("revert plan + commit (in-process, info)", median_time(in_process, args.runs),
+             "info"),
+            ("revert plan only, --dry-run (in-process, info)", median_time(
+                lambda: apply.run(ctx, bid, "revert", apply.Options(dry_run=True)), args.runs),
+             "info"),
         ]
-        env = {**os.environ, **ENV}
+        # PYTHONDONTWRITEBYTECODE would make every git-batch process compile the modules it imports
+        # from source (tens of ms); an installed git-batch has its bytecode, so measure that.
+        env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **ENV}
 
         def whole() -> None:
             proc = subprocess.run(["git", "batch", "revert", bid, "--branch", fresh("r")],
@@ -166,11 +174,11 @@ def main() -> None:
             if proc.returncode != 0:
                 raise SystemExit(f"git batch revert failed: {proc.stderr.decode()}")
 
+        whole()  # untimed: writes the bytecode
         rows.append(("git batch revert ID --branch (whole process)",
-                     median_time(whole, args.runs), "<= 0.300 s"))
+                     median_time(whole, args.runs), f"<= {TARGET:.3f} s"))
         if args.profile:
             prof = cProfile.Profile()
-            revert.forget_parsed_recipes()
             prof.runcall(in_process)
             pstats.Stats(prof).sort_stats("cumulative").print_stats(10)
 
@@ -194,10 +202,11 @@ def main() -> None:
         if failed is None and len(left) != 250:
             failed = f"expected 250 changed paths in the worktree, found {len(left)}"
 
-        print(f"\n{'measure':<46} {'git-batch':>10} {'git revert':>10} {'ratio':>8}  target")
+        print(f"\n{'measure':<48} {'git-batch':>10} {'git revert':>10} {'ratio':>8}  target")
         for name, mine, target in rows:
             ratio = f"{mine / ref:>7.3f}x" if failed is None else f"git revert failed: {failed}"
-            print(f"{name:<46} {mine:>9.3f}s {ref:>9.3f}s {ratio:>8}  {target}")
+            verdict = "" if target == "info" else "met" if mine <= TARGET else "MISSED"
+            print(f"{name:<48} {mine:>9.3f}s {ref:>9.3f}s {ratio:>8}  {target} {verdict}".rstrip())
         print(f"\nmedian of {args.runs} runs; batch of 100 commits (200 added, 50 modified "
               f"recipes) + 5 later human commits on {BASE}; python {sys.version.split()[0]}, "
               f"{git(repo, 'version').strip()}, {os.cpu_count()} cpus")
@@ -208,6 +217,8 @@ def main() -> None:
         delete_refs(repo, created + ([] if args.keep else [f"refs/heads/{BASE}"]))
         if idx_path is not None and not args.keep:
             idx_path.unlink(missing_ok=True)
+            if not had_index_dir and not any(idx_path.parent.iterdir()):
+                idx_path.parent.rmdir()
         shutil.rmtree(workdir, ignore_errors=True)  # never holds --repo
 
 
