@@ -656,8 +656,10 @@ def _new_records(conn: sqlite3.Connection, repo: RepoInfo, old: str, tip: str
     found: dict[str, Record] = {}
     needed = {tip}
     reached_old = False
+    # small chunks: every commit read past the indexed history is a tree diff git computed
+    # for nothing
     with process.stream("log", plumbing.LOG_FORMAT, *plumbing.LOG_DIFF, tip, "--",
-                        repo=repo.path) as chunks:
+                        repo=repo.path, chunk=4096) as chunks:
         for rec in log.parse_log_stream(chunks):
             oid = rec.info.oid
             if oid not in needed:
@@ -746,6 +748,10 @@ def _write_transaction(path: StrPath, work: Callable[[sqlite3.Connection], bool]
         return False
     try:
         conn.execute("PRAGMA busy_timeout=60000")
+        # The rollback journal still makes every transaction all or nothing for a killed
+        # process; only an operating-system crash could leave a torn file, which Index.open
+        # then refuses and the next command rebuilds (the index is a cache). No fsync, then.
+        conn.execute("PRAGMA synchronous=OFF")
         conn.execute("BEGIN IMMEDIATE")
         done = work(conn)
         conn.execute("COMMIT" if done else "ROLLBACK")
