@@ -24,15 +24,26 @@ CONFIG_FILENAME = ".git-batch.toml"
 DEFAULT_ID_PATTERN = r"^\d{4}-\d{2}-\d{2}-\d{3}$"
 
 
+class IdFile(NamedTuple):
+    """A file a batch commit adds that names its batch: JSON lines with the id in field."""
+
+    glob: str  # which added files count, e.g. "data/metrics/*.jsonl"
+    field: str  # the key of each line's object that holds the batch id, e.g. "batch_id"
+
+
 class BatchConfig(NamedTuple):
     trailer_key: str = "Batch-Id"
     legacy_keys: tuple[str, ...] = ("batch_id",)
     id_pattern: str = DEFAULT_ID_PATTERN
-    ecosystem_trailer: str = "Ecosystem"
+    ecosystem_trailer: str = "Batch-Ecosystem"
+    # optional id and ecosystem sources of registries whose pipelines wrote neither trailer:
+    ecosystem_line: str = ""  # e.g. "ecosystem": a message line `ecosystem: NAME`; "" = off
+    id_files: tuple[IdFile, ...] = ()  # [{ glob = "data/metrics/*.jsonl", field = "batch_id" }]
 
 
 class PathsConfig(NamedTuple):
     managed: tuple[str, ...] = ("recipes/**",)
+    exclude: tuple[str, ...] = ()  # inside managed paths, but not batch-owned (generated files)
 
 
 class RepoConfig(NamedTuple):
@@ -47,8 +58,18 @@ class RecipesConfig(NamedTuple):
         "metadata.runtime_dependencies",
         "steps[].dependencies",
     )
-    alias_field: str = "metadata.aliases"
+    # names a recipe also satisfies: dotted fields, `*` for every key of a table
+    # ("metadata.satisfies.*": one list per ecosystem)
+    alias_fields: tuple[str, ...] = ("metadata.aliases",)
     protected_marker: str = "metadata.curated"
+
+
+class RevertConfig(NamedTuple):
+    """[revert]: how later edits by other commits count."""
+
+    # a later commit that changed more managed files than this is a mechanical edit (a
+    # migration, a reformatting), not a person adopting the file (docs/revert.md)
+    mechanical_edit_files: int = 50
 
 
 class OpsConfig(NamedTuple):
@@ -149,6 +170,7 @@ class Config(NamedTuple):
     repo: RepoConfig = RepoConfig()
     recipes: RecipesConfig = RecipesConfig()
     ops: OpsConfig = OpsConfig()
+    revert: RevertConfig = RevertConfig()
     breaker: BreakerConfig = BreakerConfig()
     budget: BudgetConfig = BudgetConfig()
     slo: SloConfig = SloConfig()
@@ -160,7 +182,9 @@ class Config(NamedTuple):
         return _compile_id(self.batch.id_pattern)
 
     def is_managed(self, path: str) -> bool:
-        return bool(_compile_globs(self.paths.managed).match(path))
+        """Whether path is batch-owned: under a managed glob and under no exclude glob."""
+        return bool(_compile_globs(self.paths.managed).match(path)) and not (
+            self.paths.exclude and _compile_globs(self.paths.exclude).match(path))
 
     def history_fingerprint(self) -> str:
         """A digest of every setting the history index depends on; it is rebuilt on change."""
@@ -174,13 +198,16 @@ def _fingerprint(cfg: Config) -> str:
         "legacy_keys": sorted(k.lower() for k in cfg.batch.legacy_keys),
         "id_pattern": cfg.batch.id_pattern,
         "ecosystem_trailer": cfg.batch.ecosystem_trailer.lower(),
+        "ecosystem_line": cfg.batch.ecosystem_line.lower(),
+        "id_files": [list(f) for f in cfg.batch.id_files],
         "pull_ref_pattern": cfg.repo.pull_ref_pattern,
+        "inflight_refs": list(cfg.repo.inflight_refs),
         # the index also keeps the recipes at the tip (names, dependencies, aliases)
         "managed": list(cfg.paths.managed),
-        "recipes": [list(cfg.recipes.dependency_fields), cfg.recipes.alias_field,
+        "exclude": list(cfg.paths.exclude),
+        "recipes": [list(cfg.recipes.dependency_fields), list(cfg.recipes.alias_fields),
                     cfg.recipes.protected_marker],
     }
-
 
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -191,6 +218,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "repo": RepoConfig,
     "recipes": RecipesConfig,
     "ops": OpsConfig,
+    "revert": RevertConfig,
     "breaker": BreakerConfig,
     "budget": BudgetConfig,
     "slo": SloConfig,
@@ -283,11 +311,28 @@ def _coerce(src: str, key: str, default: object, value: object) -> object:
         if not isinstance(value, str):
             raise _expect(src, key, "a string", value)
         return value
+    if isinstance(default, int):
+        return _count(src, key, value, 1, 10**6)
+    if key == "batch.id_files":
+        return _id_files(src, key, value)
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise _expect(src, key, "a list of non-empty strings", value)
         return tuple(value)
     raise AssertionError(f"unhandled default type for {key}")  # pragma: no cover
+
+
+def _id_files(src: str, key: str, value: object) -> tuple[IdFile, ...]:
+    what = 'a list of tables such as { glob = "data/metrics/*.jsonl", field = "batch_id" }'
+    if not isinstance(value, list):
+        raise _expect(src, key, what, value)
+    out = []
+    for item in value:
+        if (not isinstance(item, dict) or set(item) != {"glob", "field"}
+                or not all(isinstance(v, str) and v for v in item.values())):
+            raise _expect(src, key, what, item)
+        out.append(IdFile(item["glob"], item["field"]))
+    return tuple(out)
 
 
 def _apply(base: Config, data: Mapping[str, object], src: str) -> Config:
@@ -332,10 +377,17 @@ def validate(cfg: Config, src: str) -> Config:
     if not token.match(cfg.batch.ecosystem_trailer):
         raise _expect(src, "batch.ecosystem_trailer", "a trailer token (letters, digits, '-')",
                       cfg.batch.ecosystem_trailer)
+    if cfg.batch.ecosystem_line and not re.match(r"^[A-Za-z0-9_-]+$", cfg.batch.ecosystem_line):
+        raise _expect(src, "batch.ecosystem_line", "a line key of letters, digits, '_' or '-' "
+                      "(or \"\" for none)", cfg.batch.ecosystem_line)
+    for field in cfg.recipes.alias_fields:
+        if any(not part for part in field.split(".")):
+            raise _expect(src, "recipes.alias_fields", "dotted field paths such as "
+                          "'metadata.satisfies.*'", field)
     for key in cfg.batch.legacy_keys:
         if not re.match(r"^[A-Za-z0-9_-]+$", key):
             raise _expect(src, "batch.legacy_keys", "keys of letters, digits, '_' or '-'", key)
-    for glob in cfg.paths.managed:
+    for glob in (*cfg.paths.managed, *cfg.paths.exclude, *(f.glob for f in cfg.batch.id_files)):
         if glob.startswith("/") or "\\" in glob:
             raise _expect(src, "paths.managed", "repository-relative globs such as 'recipes/**'",
                           glob)
@@ -402,16 +454,24 @@ def _validate_ops(cfg: Config, src: str) -> None:
     if not fields_used <= _ID_FIELDS or not {"date", "seq"} <= fields_used:
         raise _expect(src, "ops.id_format", "a format using {date} and {seq} (and optionally "
                       "{ecosystem}) only", ops.id_format)
+    # The default format fits the default pattern only; a registry with a pattern of its own
+    # learns which to change when it asks for an id (id_format_problem), not on every command.
+    if ops.id_format != OpsConfig().id_format and (problem := id_format_problem(cfg, samples)):
+        raise _expect(src, "ops.id_format", problem, ops.id_format)
+
+
+def id_format_problem(cfg: Config, samples: list[str] | None = None) -> str | None:
+    """Why the ids ops.id_format gives do not match batch.id_pattern, or None when they do."""
     regex = _compile_id(cfg.batch.id_pattern)
-    for sample in samples:
+    for sample in samples or [render_id(cfg.ops.id_format, "2026-01-28", 1, "cargo")]:
         if not regex.fullmatch(sample):
-            raise _expect(src, "ops.id_format", f"ids matching batch.id_pattern "
-                          f"({cfg.batch.id_pattern}); it gives {sample!r}", ops.id_format)
+            return (f"ids matching batch.id_pattern ({cfg.batch.id_pattern}); it gives "
+                    f"{sample!r}: set ops.id_format to a format whose ids that pattern matches")
+    return None
 
 
 def _format_fields(fmt: str) -> set[str]:
     """The field names a str.format string uses (ValueError when it does not parse)."""
-
     return {f for _lit, f, _spec, _conv in string.Formatter().parse(fmt) if f is not None}
 
 

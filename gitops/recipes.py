@@ -2,9 +2,11 @@
 
 A field is a dotted path into the recipe document (`metadata.dependencies`). A segment ending in
 `[]` walks an array of tables: `steps[].dependencies` is the `dependencies` of every table in the
-array `steps`. Quoted keys that contain a dot cannot be named. A missing field (or a missing
-table on the way to it) means "nothing there"; a field of the wrong type is a RecipeError naming
-the field, because "no dependencies" is the answer that would let a revert break other recipes.
+array `steps`; a segment `*` walks every key of a table: `metadata.satisfies.*` is every list in
+the table `metadata.satisfies` (one per ecosystem). Quoted keys that contain a dot cannot be
+named. A missing field (or a missing table on the way to it) means "nothing there"; a field of
+the wrong type is a RecipeError naming the field, because "no dependencies" is the answer that
+would let a revert break other recipes.
 
 Entries of a dependency field are strings or tables with a string `name` (registries that pin
 versions write `{ name = "zlib", version = ">=1.3" }`; the other keys are ignored). Aliases are
@@ -33,7 +35,7 @@ class Recipe(NamedTuple):
     path: str
     name: str  # NAME_FIELD if present, else the file stem
     dependencies: tuple[str, ...]  # names from all configured fields, de-duplicated, in order
-    aliases: tuple[str, ...]  # names this recipe also satisfies (alias_field)
+    aliases: tuple[str, ...]  # names this recipe also satisfies (alias_fields)
     protected: bool  # protected_marker field is true
 
 
@@ -67,7 +69,8 @@ def _kind(value: object) -> str:
 
 def _locate(doc: Mapping[str, object], field: str) -> list[tuple[str, object]]:
     """(concrete location, value) for each value of field in doc, e.g. ('steps[1].x', [...])."""
-    if "[]" not in field:  # the usual field: one value at most, found where the field says
+    # the usual field: one value at most, found where the field says
+    if "[]" not in field and "*" not in field.split("."):
         value: object = doc
         for key in field.split("."):
             if not isinstance(value, Mapping):
@@ -88,6 +91,14 @@ def _locate_all(doc: Mapping[str, object], field: str) -> list[tuple[str, object
         step: list[tuple[str, object]] = []
         for where, table in found:
             assert isinstance(table, Mapping)  # everything in `found` before the last is a table
+            if key == "*":  # every key of this table
+                for name, value in table.items():
+                    here = f"{where}.{name}" if where else name
+                    if not last and not isinstance(value, Mapping):
+                        raise _FieldError(
+                            f"{here} must be a table to hold {field}, not {_kind(value)}")
+                    step.append((here, value))
+                continue
             if key not in table:
                 continue
             here = f"{where}.{key}" if where else key
@@ -146,7 +157,7 @@ def _read_recipe(
     path: str,
     doc: Mapping[str, object],
     dependency_fields: tuple[str, ...],
-    alias_field: str,
+    alias_fields: tuple[str, ...],
     protected_marker: str,
 ) -> Recipe:
     names = _locate(doc, NAME_FIELD)
@@ -165,8 +176,9 @@ def _read_recipe(
         for where, value in _locate(doc, field):
             dependencies.update(dict.fromkeys(_names(where, value, tables=True)))
     aliases: dict[str, None] = {}
-    for where, value in _locate(doc, alias_field):
-        aliases.update(dict.fromkeys(_names(where, value, tables=False)))
+    for alias_field in alias_fields:
+        for where, value in _locate(doc, alias_field):
+            aliases.update(dict.fromkeys(_names(where, value, tables=False)))
     protected = False
     for where, value in _locate(doc, protected_marker):
         if not isinstance(value, bool):
@@ -190,7 +202,7 @@ def parse_recipe(
     data: bytes,
     *,
     dependency_fields: tuple[str, ...],
-    alias_field: str,
+    alias_fields: tuple[str, ...],
     protected_marker: str,
 ) -> Recipe | RecipeError:
     """Read one recipe file's bytes into its name, dependencies, aliases and protection."""
@@ -206,7 +218,7 @@ def parse_recipe(
         message = str(exc)
         return RecipeError(path, _error_line(message, text), message)
     try:
-        return _read_recipe(path, doc, dependency_fields, alias_field, protected_marker)
+        return _read_recipe(path, doc, dependency_fields, alias_fields, protected_marker)
     except _FieldError as exc:
         return RecipeError(path, None, str(exc))
 

@@ -522,7 +522,7 @@ def _refresh_recipes(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip:
         if data is None:  # deleted at the tip (or not a file)
             continue
         parsed = recipes.parse_recipe(path, data, dependency_fields=r.dependency_fields,
-                                      alias_field=r.alias_field,
+                                      alias_fields=r.alias_fields,
                                       protected_marker=r.protected_marker)
         if isinstance(parsed, recipes.RecipeError):
             rows.append((path, 0, 0, "[]"))

@@ -20,9 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from gitops.config import Config, check_batch_id, render_id
+from gitops.config import Config, check_batch_id, id_format_problem, render_id
 from gitops.context import Context
 from gitops.errors import (
+    ConfigError,
     GitopsError,
     IdentityMissing,
     OpsBranchMissing,
@@ -390,6 +391,10 @@ def new_id(ctx: Context, *, ecosystem: str | None = None, push: str | None = Non
     eco = state.check_ecosystems([ecosystem], cfg.ops.ecosystems)[0] if ecosystem else ""
     if "ecosystem" in _fields(cfg.ops.id_format) and not eco:
         raise UsageError("ops.id_format contains {ecosystem}: pass --ecosystem.")
+    problem = id_format_problem(cfg)
+    if problem:
+        raise ConfigError(f"{cfg.source}: ops.id_format ({cfg.ops.id_format}) must give {problem}.",
+                          hint="set ops.id_format, or change batch.id_pattern")
     base = resolve_base(ctx.repo, cfg)
     floor = _base_floor(ctx, base[1], state.day_of(ctx.clock.now()))
 

@@ -79,7 +79,7 @@ class _RecipeReader:
             r = self.cfg.recipes
             self._parsed[key] = recipes.parse_recipe(
                 path, self.repo.blob(entry[0]), dependency_fields=r.dependency_fields,
-                alias_field=r.alias_field, protected_marker=r.protected_marker)
+                alias_fields=r.alias_fields, protected_marker=r.protected_marker)
         return self._parsed[key]
 
 

@@ -532,7 +532,7 @@ def _parse_recipe(repo: Repo, cfg: Config, path: str, blob: str, cache: _RecipeC
         r = cfg.recipes
         cache[key] = recipes.parse_recipe(
             path, repo.blob(blob), dependency_fields=r.dependency_fields,
-            alias_field=r.alias_field, protected_marker=r.protected_marker)
+            alias_fields=r.alias_fields, protected_marker=r.protected_marker)
     return cache[key]
 
 

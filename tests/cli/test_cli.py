@@ -23,7 +23,7 @@ def run(repo: Path, *args: str, stdin: str | None = None) -> subprocess.Complete
 @pytest.fixture
 def registry(make_repo: Callable[..., Repo]) -> Repo:
     repo = make_repo()
-    repo.commit(f"add alpha\n\nBatch-Id: {B1}\nEcosystem: cargo\n",
+    repo.commit(f"add alpha\n\nBatch-Id: {B1}\nBatch-Ecosystem: cargo\n",
                 {"recipes/a/alpha.toml": "x\n", "batch-control.json": "{}\n"})
     repo.commit("human\n", {"recipes/a/alpha.toml": "y\n"})
     return repo

@@ -43,9 +43,9 @@ def registry(make_repo: Callable[..., Repo], signing_key: SigningKey, tmp_path: 
     ops state in which cargo is paused: the drill must neither see nor change any of it."""
     repo = make_repo("registry")
     signing_key.allow(repo)
-    repo.commit(f"add alpha\n\nBatch-Id: {B1}\nEcosystem: cargo\n",
+    repo.commit(f"add alpha\n\nBatch-Id: {B1}\nBatch-Ecosystem: cargo\n",
                 {"recipes/a/alpha.toml": "name = 'alpha'\n", "batch-control.json": "{}\n"})
-    repo.commit(f"add beta\n\nBatch-Id: {B2}\nEcosystem: cargo\n",
+    repo.commit(f"add beta\n\nBatch-Id: {B2}\nBatch-Ecosystem: cargo\n",
                 {"recipes/b/beta.toml": "name = 'beta'\n", "batch-control.json": "{ }\n"})
     repo.git("branch", "fix/beta", "HEAD")
     repo.git("checkout", "-q", "fix/beta")

@@ -25,7 +25,7 @@ def ctx_of(repo: Repo | Path, **env: str) -> Context:
 
 
 def bot(subject: str, batch_id: str, eco: str = "homebrew") -> str:
-    return f"{subject}\n\nGenerated.\n\nBatch-Id: {batch_id}\nEcosystem: {eco}\n"
+    return f"{subject}\n\nGenerated.\n\nBatch-Id: {batch_id}\nBatch-Ecosystem: {eco}\n"
 
 
 def both_paths(repo: Repo | Path, batch_id: str) -> BatchReport:

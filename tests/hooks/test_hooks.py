@@ -52,7 +52,7 @@ def test_prepare_commit_msg_adds_the_trailer_from_the_environment(hooked: Repo) 
                  env={"GIT_BATCH_ID": ID, "GIT_BATCH_ECOSYSTEM": "cargo"})
     assert res.returncode == 0, res.stderr
     assert hooked.git("log", "-1", "--format=%B") == \
-        f"add foo\n\nBatch-Id: {ID}\nEcosystem: cargo\n\n"
+        f"add foo\n\nBatch-Id: {ID}\nBatch-Ecosystem: cargo\n\n"
 
 
 @pytest.mark.parametrize(("message", "needle"), [
@@ -157,16 +157,16 @@ def _trial_ops(repo: Repo, *, pause: str | None) -> None:
 
 def test_batch_commit_for_a_paused_ecosystem_is_refused(hooked: Repo) -> None:
     _trial_ops(hooked, pause="cargo")
-    res = commit(hooked, f"add\n\n{TRAILER}Ecosystem: cargo\n", {"recipes/foo.toml": "x\n"})
+    res = commit(hooked, f"add\n\n{TRAILER}Batch-Ecosystem: cargo\n", {"recipes/foo.toml": "x\n"})
     assert res.returncode == 1
     assert "batch commits for cargo are paused: cargo: stopped since" in res.stderr
     assert "fix: wait for 'git batch resume'" in res.stderr
-    res = commit(hooked, f"add\n\n{TRAILER}Ecosystem: npm\n", {})
+    res = commit(hooked, f"add\n\n{TRAILER}Batch-Ecosystem: npm\n", {})
     assert res.returncode == 0, res.stderr
     # an open breaker (issue 6) blocks too, read from the same verified state
     res = batch(hooked.path, "breaker", "trip", "npm", "--reason", "too many failures")
     assert res.returncode == 0, res.stderr
-    res = commit(hooked, f"more\n\n{TRAILER}Ecosystem: npm\n", {"recipes/bar.toml": "y\n"})
+    res = commit(hooked, f"more\n\n{TRAILER}Batch-Ecosystem: npm\n", {"recipes/bar.toml": "y\n"})
     assert res.returncode == 1
     assert "batch commits for npm are blocked: breaker of npm tripped by hand" in res.stderr
     assert "'git batch breaker reset npm'" in res.stderr

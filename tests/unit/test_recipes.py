@@ -34,7 +34,7 @@ PATH = "recipes/j/jq.toml"
 def parse(text: str | bytes, path: str = PATH, **overrides: Any) -> Recipe | RecipeError:
     settings: dict[str, Any] = {
         "dependency_fields": DEFAULTS.dependency_fields,
-        "alias_field": DEFAULTS.alias_field,
+        "alias_fields": DEFAULTS.alias_fields,
         "protected_marker": DEFAULTS.protected_marker,
         **overrides,
     }
@@ -296,8 +296,8 @@ def test_parse_recipe_reads_aliases_stripped_and_deduplicated():
 
 def test_parse_recipe_alias_field_is_configurable():
     text = '[metadata]\naliases = ["x"]\nprovides = ["y"]\n'
-    assert ok(text, alias_field="metadata.provides").aliases == ("y",)
-    assert ok(text, alias_field="metadata.missing").aliases == ()
+    assert ok(text, alias_fields=("metadata.provides",)).aliases == ("y",)
+    assert ok(text, alias_fields=("metadata.missing",)).aliases == ()
 
 
 @pytest.mark.parametrize(
