@@ -26,11 +26,15 @@ from gitops.errors import GitopsError, IndexUnavailable
 from gitops.git import plumbing, process
 from gitops.git.process import StrPath
 from gitops.git.repository import RepoInfo
-from gitops.history import log
+from gitops.history import landings, log, offbase
 from gitops.history.log import Classifier, Record
 from gitops.history.report import (
+    SOURCE_CONTENT,
+    SOURCE_ID_FILE,
     SOURCE_LEDGER,
+    SOURCE_LEGACY,
     SOURCE_PULL,
+    SOURCE_TRAILER,
     BatchReport,
     BatchSummary,
     Change,
@@ -45,7 +49,6 @@ from gitops.history.report import (
     net_files,
     touched_managed,
 )
-from gitops.history.scan import pull_batches
 from gitops.ops import trust
 
 # 6: changes keep both sides (mode and blob id) of each change, from `git log --raw`, keyed by
@@ -53,7 +56,10 @@ from gitops.ops import trust
 #    keep the protected marker and the names each provides (a JSON list).
 # 7: the recipe tables describe meta recipes_tip, which an incremental update leaves behind
 #    (refresh_recipes brings it to the tip); a version-6 reader would take them for the tip's.
-SCHEMA_VERSION = "7"
+# 8: landings by content (history.landings): the offers of off-base batch commits, the files
+#    each content or pull request member owns (member_paths), ambiguous files; commits keep
+#    their committer time; freshness covers every in-flight ref, not only pull requests.
+SCHEMA_VERSION = "8"
 APPLICATION_ID = 0x47425431  # "GBT1"
 TOOL = "git-batch history index"
 
@@ -61,7 +67,7 @@ SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE commits(seq INTEGER PRIMARY KEY, oid TEXT NOT NULL, parents TEXT NOT NULL,
                      author TEXT NOT NULL, email TEXT NOT NULL, time INTEGER NOT NULL,
-                     subject TEXT NOT NULL);
+                     subject TEXT NOT NULL, ctime INTEGER NOT NULL);
 CREATE TABLE paths(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
 CREATE TABLE changes(seq INTEGER NOT NULL, path_id INTEGER NOT NULL, status TEXT NOT NULL,
                      old_mode INTEGER NOT NULL, old_oid BLOB, new_mode INTEGER NOT NULL,
@@ -69,8 +75,12 @@ CREATE TABLE changes(seq INTEGER NOT NULL, path_id INTEGER NOT NULL, status TEXT
 CREATE TABLE marks(batch_id TEXT NOT NULL, kind TEXT NOT NULL, seq INTEGER NOT NULL,
                    source TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE pulls(seq INTEGER NOT NULL, number INTEGER NOT NULL);
-CREATE TABLE pull_batches(number INTEGER NOT NULL, batch_id TEXT NOT NULL,
-                          commits TEXT NOT NULL, ecosystems TEXT NOT NULL);
+CREATE TABLE offers(id INTEGER PRIMARY KEY, batch_id TEXT NOT NULL, via TEXT NOT NULL,
+                    since INTEGER NOT NULL, pull INTEGER);
+CREATE TABLE offer_files(offer_id INTEGER NOT NULL, path_id INTEGER NOT NULL, blob BLOB);
+CREATE TABLE offbase(batch_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL);
+CREATE TABLE member_paths(batch_id TEXT NOT NULL, seq INTEGER NOT NULL, path_id INTEGER NOT NULL);
+CREATE TABLE ambiguous(seq INTEGER NOT NULL, path_id INTEGER NOT NULL, batch_ids TEXT NOT NULL);
 CREATE TABLE ledger(batch_id TEXT NOT NULL, oid TEXT NOT NULL);
 CREATE TABLE recipes(path TEXT PRIMARY KEY, ok INTEGER NOT NULL, protected INTEGER NOT NULL,
                      provides TEXT NOT NULL) WITHOUT ROWID;
@@ -81,6 +91,8 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS changes_path ON changes(path_id, seq);
 CREATE INDEX IF NOT EXISTS marks_batch ON marks(batch_id, kind);
 CREATE INDEX IF NOT EXISTS pulls_number ON pulls(number);
+CREATE INDEX IF NOT EXISTS offer_files_blob ON offer_files(path_id, blob);
+CREATE INDEX IF NOT EXISTS member_paths_batch ON member_paths(batch_id, seq);
 CREATE INDEX IF NOT EXISTS commits_oid ON commits(oid);
 CREATE INDEX IF NOT EXISTS recipe_names_name ON recipe_names(name, kind);
 CREATE INDEX IF NOT EXISTS recipe_names_path ON recipe_names(path);
@@ -100,7 +112,7 @@ class Freshness(NamedTuple):
     fingerprint: str
     base_ref: str
     tip: str
-    pulls: str  # canonical JSON of {ref: oid}
+    refs: str  # canonical JSON of the in-flight refs {name: oid}: what the landings come from
     ledger: str = ""  # the ops branch refs' values: landings recorded with `git batch land`
 
 
@@ -112,8 +124,8 @@ class RecipeFacts(NamedTuple):
     protected: bool  # carries the protected marker
 
 
-def pulls_json(pulls: dict[str, str]) -> str:
-    return json.dumps(pulls, sort_keys=True, separators=(",", ":"))
+def refs_json(refs: dict[str, str]) -> str:
+    return json.dumps(refs, sort_keys=True, separators=(",", ":"))
 
 
 class Index:
@@ -178,7 +190,7 @@ class Index:
             self.meta("fingerprint") == want.fingerprint
             and self.meta("base_ref") == want.base_ref
             and self.meta("tip") == want.tip
-            and self.meta("pulls") == want.pulls
+            and self.meta("refs") == want.refs
             and (self.meta("ledger") or "") == want.ledger
         )
 
@@ -223,17 +235,61 @@ class Index:
         infos = self._infos(seqs)
         changes = self._changes(seqs)
         out: dict[str, tuple[list[Member], list[Event], list[str]]] = {}
+        owned = self._member_paths({r[0] for r in rows if r[3] in (SOURCE_CONTENT, SOURCE_PULL)})
         for batch_id, kind, seq, source, detail in rows:
             members, events, ecos = out.setdefault(batch_id, ([], [], []))
             if kind == "member":
-                members.append(Member(infos[seq], seq, source, detail,
-                                      tuple(changes.get(seq, ()))))
+                all_changes = tuple(changes.get(seq, ()))
+                if source in (SOURCE_CONTENT, SOURCE_PULL):
+                    mine = owned.get((batch_id, seq), set())
+                    members.append(Member(
+                        infos[seq], seq, source, detail,
+                        tuple(c for c in all_changes if c.path in mine),
+                        tuple(c for c in all_changes if c.path not in mine)))
+                else:
+                    members.append(Member(infos[seq], seq, source, detail, all_changes))
             elif kind in ("revert", "reapply"):
                 paths = tuple(c.path for c in changes.get(seq, ()))
                 events.append(Event(kind, infos[seq], seq, paths))
             elif kind == "ecosystem":
                 ecos.append(detail)
         return out
+
+    def _member_paths(self, batch_ids: Iterable[str]) -> dict[tuple[str, int], set[str]]:
+        """(batch, seq) -> the files that landing brought for the batch."""
+        out: dict[tuple[str, int], set[str]] = {}
+        for chunk in _chunks(sorted(set(batch_ids))):
+            marks = ",".join("?" * len(chunk))
+            for batch_id, seq, path in self.conn.execute(
+                f"SELECT m.batch_id, m.seq, p.path FROM member_paths m JOIN paths p "  # noqa: S608
+                f"ON p.id = m.path_id WHERE m.batch_id IN ({marks})", chunk,
+            ):
+                out.setdefault((batch_id, seq), set()).add(path)
+        return out
+
+    def landing_facts(self, batch_id: str
+                      ) -> tuple[tuple[str, ...], tuple[tuple[str, str, tuple[str, ...]], ...],
+                                 tuple[str, ...]]:
+        """(unlanded files, ambiguous files as (path, commit, batches), carrying refs)."""
+        offered = {p for (p,) in self.conn.execute(
+            "SELECT DISTINCT p.path FROM offers o JOIN offer_files f ON f.offer_id = o.id "
+            "JOIN paths p ON p.id = f.path_id WHERE o.batch_id = ?", (batch_id,))}
+        landed = {p for paths in self._member_paths([batch_id]).values() for p in paths}
+        marks = ",".join("?" * len(EXPLICIT))
+        landed.update(p for (p,) in self.conn.execute(
+            f"SELECT p.path FROM marks m JOIN changes c ON c.seq = m.seq JOIN paths p "  # noqa: S608
+            f"ON p.id = c.path_id WHERE m.batch_id = ? AND m.kind = 'member' "
+            f"AND m.source IN ({marks})", (batch_id, *EXPLICIT)))
+        ambiguous = tuple(sorted(
+            (path, oid, tuple(ids.split()))
+            for path, oid, ids in self.conn.execute(
+                "SELECT p.path, c.oid, a.batch_ids FROM ambiguous a JOIN paths p ON "
+                "p.id = a.path_id JOIN commits c ON c.seq = a.seq")
+            if batch_id in ids.split()))
+        carriers = tuple(sorted(r for (r,) in self.conn.execute(
+            "SELECT value FROM offbase WHERE batch_id = ? AND kind = 'ref'", (batch_id,))))
+        return (tuple(sorted(offered - landed - {a[0] for a in ambiguous})), ambiguous,
+                carriers)
 
     def report(self, batch_id: str, is_managed: Callable[[str], bool], *,
                later_edits: bool = True) -> BatchReport | None:
@@ -246,8 +302,10 @@ class Index:
         first = min(m.seq for m in members)
         later = (self.touches(sorted(touched_managed(members, is_managed)), first)
                  if later_edits else [])
+        unlanded, ambiguous, carriers = self.landing_facts(batch_id)
         return build_report(batch_id, members=members, events=events, later_edits=later,
-                            ecosystems=ecos, is_managed=is_managed)
+                            ecosystems=ecos, is_managed=is_managed)._replace(
+            unlanded=unlanded, ambiguous=ambiguous, carriers=carriers)
 
     def touches(self, paths: list[str], after_seq: int) -> list[LaterEdit]:
         """Non-merge commits after after_seq that changed any of paths, one row per path."""
@@ -380,11 +438,13 @@ class _Writer:
         self.mark_rows: list[tuple[str, str, int, str, str]] = []
         self.pull_rows: list[tuple[int, int]] = []
         self.new_paths: list[tuple[int, str]] = []
+        self.cfg = cfg
+        self.id_adds: list[tuple[int, str, str]] = []  # (seq, path, blob) of added id files
 
     def add(self, seq: int, rec: Record) -> None:
         info = rec.info
         self.commit_rows.append((seq, info.oid, " ".join(info.parents), info.author, info.email,
-                                 info.time, info.subject))
+                                 info.time, info.subject, rec.ctime))
         for ch in rec.changes:
             pid = self.path_ids.get(ch.path)
             if pid is None:
@@ -399,6 +459,9 @@ class _Writer:
             om, nm = int(old_mode, 8), int(new_mode, 8)
             self.change_rows.append((seq, pid, ch.status, om, unhexlify(old_oid) if om else None,
                                      nm, unhexlify(new_oid) if nm else None))
+            if ch.status == "A" and self.cfg.batch.id_files and offbase.is_id_file(
+                    self.cfg, ch.path):
+                self.id_adds.append((seq, ch.path, new_oid.decode()))
         c = self.classifier.classify(rec.message, info.subject)
         if c is None:
             return
@@ -410,10 +473,25 @@ class _Writer:
         if c.pull is not None:
             self.pull_rows.append((seq, c.pull))
 
+    def mark_id_files(self, repo: RepoInfo) -> None:
+        """Members named by the id files the added commits brought (batch.id_files)."""
+        named = offbase.ids_in_blobs(repo, self.cfg, [(seq, blob) for seq, _p, blob
+                                                      in self.id_adds])
+        self.conn.executemany("INSERT INTO marks VALUES (?, 'member', ?, ?, ?)",
+                              [(batch_id, seq, SOURCE_ID_FILE, path)
+                               for (seq, path, _b), ids in zip(self.id_adds, named, strict=True)
+                               for batch_id in ids if not self._member(batch_id, seq)])
+        self.id_adds.clear()
+
+    def _member(self, batch_id: str, seq: int) -> bool:
+        """Whether the commit is already a member of the batch (its trailer named it)."""
+        return self.conn.execute("SELECT 1 FROM marks WHERE batch_id = ? AND seq = ? AND "
+                                 "kind = 'member'", (batch_id, seq)).fetchone() is not None
+
     def flush(self) -> None:
         ex = self.conn.executemany
         ex("INSERT INTO paths(id, path) VALUES (?, ?)", self.new_paths)
-        ex("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?)", self.commit_rows)
+        ex("INSERT INTO commits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.commit_rows)
         ex("INSERT OR IGNORE INTO changes(seq, path_id, status, old_mode, old_oid, new_mode, "
            "new_oid) VALUES (?, ?, ?, ?, ?, ?, ?)", self.change_rows)
         ex("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", self.mark_rows)
@@ -434,42 +512,157 @@ def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(values.items()))
 
 
-def _refresh_pulls(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
-                   pulls: dict[str, str]) -> None:
-    """Recompute which pull requests carry which batches (one walk of their own commits)."""
-    conn.execute("DELETE FROM pull_batches")
-    rows = []
-    for number, by_batch in pull_batches(repo, cfg, tip, pulls).items():
-        for batch_id, carry in by_batch.items():
-            rows.append((number, batch_id, " ".join(carry.commits), " ".join(carry.ecosystems)))
-    conn.executemany("INSERT INTO pull_batches VALUES (?, ?, ?, ?)", rows)
-    _derive_pull_marks(conn)
+EXPLICIT = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_LEDGER, SOURCE_ID_FILE)
 
 
-def _derive_pull_marks(conn: sqlite3.Connection) -> None:
-    """Members (and ecosystems) implied by `(#N)` commits on the base and pull_batches."""
-    conn.execute("DELETE FROM marks WHERE source = ?", (SOURCE_PULL,))
-    derived = conn.execute(
-        "SELECT pb.batch_id, p.seq, p.number, pb.ecosystems FROM pulls p "
-        "JOIN pull_batches pb ON pb.number = p.number "
-        "WHERE NOT EXISTS (SELECT 1 FROM marks m WHERE m.batch_id = pb.batch_id "
-        "AND m.kind = 'member' AND m.seq = p.seq)"
-    ).fetchall()
-    marks = []
-    for batch_id, seq, number, ecos in derived:
-        marks.append((batch_id, "member", seq, SOURCE_PULL, f"#{number}"))
-        marks.extend((batch_id, "ecosystem", seq, SOURCE_PULL, e) for e in ecos.split())
-    conn.executemany("INSERT INTO marks VALUES (?, ?, ?, ?, ?)", marks)
+def _refresh_landings(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config, tip: str,
+                      refs: dict[str, str], *, new_seqs: list[int] | None = None) -> None:
+    """Members by content and by `(#N)` pull requests, file by file (history.landings).
+
+    new_seqs None: everything again (the in-flight refs changed, or a new base commit reached
+    into them); otherwise only those base commits are weighed, against the stored offers."""
+    if new_seqs is None or _offbase_reached(conn, new_seqs):
+        found = offbase.read_offbase(repo, cfg, tip, refs)
+        for table in ("offers", "offer_files", "offbase", "member_paths", "ambiguous"):
+            conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+        conn.execute("DELETE FROM marks WHERE source IN (?, ?)", (SOURCE_CONTENT, SOURCE_PULL))
+        _store_offers(conn, found)
+        offers = list(found.offers)
+        candidates = _candidates(conn, offers, None)
+        landed: set[tuple[str, str]] = set()
+    else:
+        offers = _stored_offers(conn)
+        candidates = _candidates(conn, offers, new_seqs)
+        landed = _landed(conn)
+    result = landings.attribute(candidates, offers, landed)
+    ecosystems = {b: v.split() for b, v in conn.execute(
+        "SELECT batch_id, group_concat(value, ' ') FROM offbase WHERE kind = 'ecosystem' "
+        "GROUP BY batch_id")}
+    ids = _path_ids(conn, {p for c in result.claims for p in c.paths}
+                    | {a.path for a in result.ambiguous})
+    for claim in result.claims:
+        conn.execute("INSERT INTO marks VALUES (?, 'member', ?, ?, ?)",
+                     (claim.batch_id, claim.seq, claim.source, claim.detail))
+        conn.executemany("INSERT INTO marks VALUES (?, 'ecosystem', ?, ?, ?)",
+                         [(claim.batch_id, claim.seq, claim.source, e)
+                          for e in ecosystems.get(claim.batch_id, ())])
+        conn.executemany("INSERT INTO member_paths VALUES (?, ?, ?)",
+                         [(claim.batch_id, claim.seq, ids[p]) for p in claim.paths])
+    conn.executemany("INSERT INTO ambiguous VALUES (?, ?, ?)",
+                     [(a.seq, ids[a.path], " ".join(a.batch_ids)) for a in result.ambiguous])
 
 
-def _pull_sets_changed(conn: sqlite3.Connection, new_oids: set[str],
-                       pulls: dict[str, str]) -> bool:
-    """Whether new base commits reach into a pull request's own commits (a PR merged with a
-    merge commit, or a stacked PR): only then must the pull request walk run again."""
-    if new_oids & set(pulls.values()):
-        return True
-    return any(set(commits.split()) & new_oids
-               for (commits,) in conn.execute("SELECT commits FROM pull_batches"))
+def _store_offers(conn: sqlite3.Connection, found: offbase.OffBase) -> None:
+    ids = _path_ids(conn, {p for o in found.offers for p in o.files}, create=True)
+    for number, offer in enumerate(found.offers, start=1):
+        conn.execute("INSERT INTO offers VALUES (?, ?, ?, ?, ?)",
+                     (number, offer.batch_id, offer.via, offer.since, offer.pull))
+        conn.executemany("INSERT INTO offer_files VALUES (?, ?, ?)",
+                         [(number, ids[p], unhexlify(b) if b else None)
+                          for p, b in offer.files.items()])
+    rows = [(b, "ref", r) for b, refs in found.carriers.items() for r in refs]
+    rows += [(b, "ecosystem", e) for b, ecos in found.ecosystems.items() for e in ecos]
+    rows += [("", "unreadable", r) for r in found.unreadable]
+    rows += [("", "commit", o.via) for o in found.offers if not o.via.startswith("refs/")]
+    conn.executemany("INSERT INTO offbase VALUES (?, ?, ?)", rows)
+
+
+def _stored_offers(conn: sqlite3.Connection) -> list[landings.Offer]:
+    files: dict[int, dict[str, str | None]] = {}
+    for number, path, blob in conn.execute(
+            "SELECT f.offer_id, p.path, f.blob FROM offer_files f JOIN paths p "
+            "ON p.id = f.path_id"):
+        files.setdefault(number, {})[path] = blob.hex() if blob else None
+    return [landings.Offer(batch_id, via, since, files.get(number, {}), pull)
+            for number, batch_id, via, since, pull in conn.execute(
+                "SELECT id, batch_id, via, since, pull FROM offers ORDER BY id")]
+
+
+def _offbase_reached(conn: sqlite3.Connection, seqs: list[int]) -> bool:
+    """Whether new base commits include an off-base batch commit (a pull request merged with a
+    merge commit): the offers are then not what they were."""
+    commits = {v for (v,) in conn.execute("SELECT value FROM offbase WHERE kind = 'commit'")}
+    if not commits:
+        return False
+    found: set[str] = set()
+    for chunk in _chunks(seqs):
+        marks = ",".join("?" * len(chunk))
+        found.update(o for (o,) in conn.execute(
+            f"SELECT oid FROM commits WHERE seq IN ({marks})", chunk))  # noqa: S608
+    return bool(found & commits)
+
+
+def _candidates(conn: sqlite3.Connection, offers: list[landings.Offer],
+                seqs: list[int] | None) -> list[landings.Candidate]:
+    """The base commits that may land an offer (they bring one of its blobs) or that name a
+    batch themselves, with their managed changes; seqs: only among these."""
+    wanted: set[int] = set()
+    blobs = {(p, b) for o in offers for p, b in o.files.items() if b is not None}
+    ids = _path_ids(conn, {p for p, _b in blobs})
+    for path, blob in blobs:
+        if path in ids:
+            wanted.update(seq for (seq,) in conn.execute(
+                "SELECT seq FROM changes WHERE path_id = ? AND new_oid = ?",
+                (ids[path], unhexlify(blob))))
+    explicit: dict[int, list[str]] = {}
+    marks = ",".join("?" * len(EXPLICIT))
+    for batch_id, seq in conn.execute(
+            f"SELECT batch_id, seq FROM marks WHERE kind = 'member' "  # noqa: S608
+            f"AND source IN ({marks})", EXPLICIT):
+        explicit.setdefault(seq, []).append(batch_id)
+    if seqs is not None:
+        keep = set(seqs)
+        wanted &= keep
+        explicit = {seq: b for seq, b in explicit.items() if seq in keep}
+    wanted |= set(explicit)
+    pulls = dict(conn.execute("SELECT seq, number FROM pulls"))
+    out = []
+    for chunk in _chunks(sorted(wanted)):
+        marks = ",".join("?" * len(chunk))
+        times = dict(conn.execute(
+            f"SELECT seq, ctime FROM commits WHERE seq IN ({marks}) "  # noqa: S608
+            f"AND parents NOT LIKE '% %'", chunk))  # merges land nothing themselves
+        changes: dict[int, dict[str, str | None]] = {}
+        for seq, path, new_mode, new_oid in conn.execute(
+                f"SELECT c.seq, p.path, c.new_mode, c.new_oid FROM changes c JOIN paths p "  # noqa: S608
+                f"ON p.id = c.path_id WHERE c.seq IN ({marks})", chunk):
+            if seq in times:
+                entry = blob_entry((new_oid.hex(), new_mode)) if new_oid else None
+                changes.setdefault(seq, {})[path] = entry[0] if entry else None
+        out += [landings.Candidate(seq, times[seq], changes.get(seq, {}),
+                                   tuple(explicit.get(seq, ())), pulls.get(seq))
+                for seq in chunk if seq in times]
+    return out
+
+
+def _landed(conn: sqlite3.Connection) -> set[tuple[str, str]]:
+    """(batch, path) pairs some base commit already landed: attributed files, and every file of
+    a commit that names its batch itself."""
+    done = set(conn.execute(
+        "SELECT m.batch_id, p.path FROM member_paths m JOIN paths p ON p.id = m.path_id"))
+    marks = ",".join("?" * len(EXPLICIT))
+    done.update(conn.execute(
+        f"SELECT m.batch_id, p.path FROM marks m JOIN changes c ON c.seq = m.seq "  # noqa: S608
+        f"JOIN paths p ON p.id = c.path_id WHERE m.kind = 'member' AND m.source IN ({marks})",
+        EXPLICIT))
+    return done
+
+
+def _path_ids(conn: sqlite3.Connection, paths: Iterable[str], *, create: bool = False
+              ) -> dict[str, int]:
+    """path -> its id in the paths table (create: add the missing ones)."""
+    wanted = sorted(set(paths))
+    out: dict[str, int] = {}
+    for chunk in _chunks(wanted):
+        marks = ",".join("?" * len(chunk))
+        out.update(conn.execute(
+            f"SELECT path, id FROM paths WHERE path IN ({marks})", chunk))  # noqa: S608
+    if create:
+        (top,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM paths").fetchone()
+        new = [(top + n, p) for n, p in enumerate((p for p in wanted if p not in out), start=1)]
+        conn.executemany("INSERT INTO paths(id, path) VALUES (?, ?)", new)
+        out.update((p, i) for i, p in new)
+    return out
 
 
 def _refresh_ledger(conn: sqlite3.Connection, repo: RepoInfo, cfg: Config,
@@ -607,11 +800,12 @@ def build_full(repo: RepoInfo, cfg: Config, want: Freshness, dest: Path, *,
                         progress(count, total)
             writer.flush()
             _script(conn, INDEXES)
-            _refresh_pulls(conn, repo, cfg, want.tip, json.loads(want.pulls))
+            writer.mark_id_files(repo)
             _refresh_ledger(conn, repo, cfg, warn)
+            _refresh_landings(conn, repo, cfg, want.tip, json.loads(want.refs))
             _set_meta(conn, {"tool": TOOL, "schema_version": SCHEMA_VERSION,
                              "fingerprint": want.fingerprint, "base_ref": want.base_ref,
-                             "tip": want.tip, "recipes_tip": want.tip, "pulls": want.pulls,
+                             "tip": want.tip, "recipes_tip": want.tip, "refs": want.refs,
                              "ledger": want.ledger, "commits": str(count)})
             conn.execute("COMMIT")
             if progress:
@@ -704,6 +898,7 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: StrPa
         if idx.meta("fingerprint") != want.fingerprint or idx.meta("base_ref") != want.base_ref:
             return False
         new_oids: set[str] = set()
+        new_seqs: list[int] = []
         if old != want.tip:
             fresh = _new_records(conn, repo, old, want.tip)
             if fresh is None:  # the stored tip is no longer in the base's history: rewritten
@@ -713,25 +908,28 @@ def update_incremental(repo: RepoInfo, cfg: Config, want: Freshness, path: StrPa
             for offset, rec in enumerate(fresh, start=1):
                 writer.add(top + offset, rec)
                 new_oids.add(rec.info.oid)
+                new_seqs.append(top + offset)
             writer.flush()
+            writer.mark_id_files(repo)
             # The recipe tables stay at the commit they describe (meta recipes_tip): only
             # revert and inflight read them, and they bring them up to date first
             # (refresh_recipes), so a show or list after new commits parses no TOML.
-        pulls = json.loads(want.pulls)
-        if idx.meta("pulls") != want.pulls or _pull_sets_changed(conn, new_oids, pulls):
-            _refresh_pulls(conn, repo, cfg, want.tip, pulls)
-        elif new_oids:
-            _derive_pull_marks(conn)
-        if (idx.meta("ledger") or "") != want.ledger:
+        ledger_moved = (idx.meta("ledger") or "") != want.ledger
+        if ledger_moved:
             _refresh_ledger(conn, repo, cfg, warn)
         elif new_oids:
             _derive_ledger_marks(conn)
+        if idx.meta("refs") != want.refs or ledger_moved:
+            _refresh_landings(conn, repo, cfg, want.tip, json.loads(want.refs))
+        elif new_seqs:
+            _refresh_landings(conn, repo, cfg, want.tip, json.loads(want.refs),
+                              new_seqs=new_seqs)
         stored = idx.meta("commits") or ""
         if stored.isdigit():  # appended exactly the new commits: no COUNT(*) of every row
             count = int(stored) + len(new_oids)
         else:
             (count,) = conn.execute("SELECT COUNT(*) FROM commits").fetchone()
-        _set_meta(conn, {"tip": want.tip, "pulls": want.pulls, "ledger": want.ledger,
+        _set_meta(conn, {"tip": want.tip, "refs": want.refs, "ledger": want.ledger,
                          "commits": str(count)})
         return True
 

@@ -8,6 +8,7 @@ legacy line), revert and reapply trailers, ecosystems and `(#N)` pull request su
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterable, Iterator
 from typing import NamedTuple
 
@@ -133,6 +134,10 @@ class Classifier:
         self.id_regex = cfg.id_regex
         keys = [cfg.batch.trailer_key, *cfg.batch.legacy_keys, REVERTS_BATCH, REAPPLIES_BATCH]
         self._needles = tuple(k.lower() for k in keys)
+        line = cfg.batch.ecosystem_line
+        # `ecosystem: NAME` anywhere in the message, as pipelines that wrote no trailer did
+        self._ecosystem_line = (re.compile(rf"^[ \t]*{re.escape(line)}[ \t]*:[ \t]*(\S+)[ \t]*$",
+                                           re.IGNORECASE | re.MULTILINE) if line else None)
 
     def classify(self, message: str, subject: str) -> Classified | None:
         pull_match = PULL_SUBJECT.search(subject)
@@ -157,6 +162,8 @@ class Classifier:
                 if self.id_regex.fullmatch(value):
                     events.append((kind, value))
         ecosystems = tuple(trailers.values(parsed, self.cfg.batch.ecosystem_trailer))
+        if not ecosystems and self._ecosystem_line is not None:
+            ecosystems = tuple(self._ecosystem_line.findall(message))
         if not members and not events and pull is None:
             return None
         return Classified(members, tuple(events), ecosystems if members else (), pull)

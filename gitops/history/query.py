@@ -9,7 +9,7 @@ from typing import NamedTuple
 from gitops import config
 from gitops.config import Config, pull_ref_regex
 from gitops.context import Context
-from gitops.errors import UnknownBatch
+from gitops.errors import UnknownBatch, UsageError
 from gitops.git import repository
 from gitops.git.process import Oid
 from gitops.history import index as index_mod
@@ -28,23 +28,30 @@ class Target(NamedTuple):
     base_ref: str
     want: Freshness
     pulls: dict[str, str]  # pull request head ref -> commit id
+    refs: dict[str, str]  # every in-flight ref -> commit id (pull requests among them)
 
 
 def target(ctx: Context) -> Target:
     """The base branch and everything the index must reflect to answer: the settings, the base's
-    tip, the pull request refs and the ops branch refs (landings), read in one go."""
+    tip, the in-flight refs (landings by content and pull request) and the ops branch refs
+    (landings recorded by hand), read in one go."""
     cfg = ctx.config
     scan.check_not_shallow(ctx.repo)
     ledger = ledger_refs(cfg)
     (base_ref, tip), listed = repository.read_base_and_refs(
-        ctx.repo, cfg, [cfg.repo.pull_ref_pattern, *ledger])
+        ctx.repo, cfg, [*cfg.repo.inflight_refs, cfg.repo.pull_ref_pattern, *ledger])
     values = {t.name: t.oid for t in listed}
+    skip = {base_ref, *ledger}
+    # symbolic refs (origin/HEAD) name another ref's commit; refs/git-batch/ is the tool's own
+    refs: dict[str, str] = {t.name: t.oid for t in sorted(listed) if t.name not in skip
+                            and not t.symref
+                            and not t.name.startswith("refs/git-batch/") and t.oid != tip}
     regex = pull_ref_regex(cfg)
-    pulls: dict[str, str] = {name: oid for name, oid in sorted(values.items()) if regex.match(name)}
+    pulls = {name: oid for name, oid in refs.items() if regex.match(name)}
     ledger_key = " ".join(values.get(r) or "-" for r in ledger)
-    want = Freshness(cfg.history_fingerprint(), base_ref, tip, index_mod.pulls_json(pulls),
+    want = Freshness(cfg.history_fingerprint(), base_ref, tip, index_mod.refs_json(refs),
                      ledger_key)
-    return Target(base_ref, want, pulls)
+    return Target(base_ref, want, pulls, refs)
 
 
 def ledger_refs(cfg: Config) -> tuple[str, str]:
@@ -142,10 +149,30 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
         finally:
             idx.close()
     tip = Oid(tgt.want.tip)
-    found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id, tgt.pulls)
-    if found is None:
-        raise unknown_batch(batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)), tgt)
-    return found
+    try:
+        found = scan.cold_report(ctx.repo, ctx.config, tip, batch_id, tgt.refs)
+        if found is not None or not ctx.config.batch.id_files:
+            if found is None:
+                raise unknown_batch(batch_id, sorted(scan.known_ids(ctx.repo, ctx.config, tip)),
+                                    tgt)
+            return found
+    except scan.NeedsIndex:
+        pass
+    if not use_index:
+        raise UsageError(
+            f"batch {batch_id} landed from in-flight refs or id files: only the history index "
+            "attributes such landings, file by file.", hint="show it without --no-index")
+    _stderr(f"git-batch: batch {batch_id} landed from in-flight refs or id files, which the "
+            "history index attributes file by file: building it once.")
+    idx = ensure_index(ctx, tgt, recipes=False)
+    assert idx is not None
+    try:
+        report = idx.report(batch_id, ctx.config.is_managed)
+        if report is None:
+            raise unknown_batch(batch_id, idx.batch_ids(), tgt)
+        return report
+    finally:
+        idx.close()
 
 
 def list_batches(ctx: Context) -> list[BatchSummary]:

@@ -22,7 +22,10 @@ SOURCE_TRAILER = "trailer"
 SOURCE_LEGACY = "legacy"
 SOURCE_PULL = "pull-request"
 SOURCE_LEDGER = "ledger"  # recorded on the ops branch with `git batch land`
-SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_PULL, SOURCE_LEDGER)
+SOURCE_ID_FILE = "id-file"  # a file the commit adds names the batch (batch.id_files)
+SOURCE_CONTENT = "content"  # its files are versions a batch commit or its ref carry
+SOURCES = (SOURCE_TRAILER, SOURCE_LEGACY, SOURCE_ID_FILE, SOURCE_PULL, SOURCE_CONTENT,
+           SOURCE_LEDGER)
 
 PULL_SUBJECT = re.compile(r"\(#(\d+)\)\s*$")
 
@@ -68,8 +71,9 @@ class Member(NamedTuple):
     commit: CommitInfo
     seq: int  # position in the base branch's topological order, larger is newer
     source: str
-    detail: str  # the key as written, or "#N" for a pull request
-    changes: tuple[Change, ...]
+    detail: str  # the key as written, "#N" for a pull request, the ref or commit matched
+    changes: tuple[Change, ...]  # the batch's changes: for a landing, the files it brought
+    alongside: tuple[Change, ...] = ()  # a landing's other changes: never the batch's
 
 
 class Event(NamedTuple):
@@ -108,6 +112,12 @@ class BatchReport(NamedTuple):
     # lists the managed files whose version at the base differs from the batch's.
     later_complete: bool = True
     changed_since: tuple[str, ...] = ()
+    # landings: files of the batch's off-base commits that no base commit brought, files a
+    # landing brought that as well match another batch (path, commit, every batch matching),
+    # and the in-flight refs that carry the batch's commits
+    unlanded: tuple[str, ...] = ()
+    ambiguous: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    carriers: tuple[str, ...] = ()
 
 
 class BatchSummary(NamedTuple):

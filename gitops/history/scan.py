@@ -16,6 +16,7 @@ from gitops.git import plumbing, process
 from gitops.git.plumbing import LOG_DIFF, LOG_FORMAT
 from gitops.git.process import Oid
 from gitops.git.repository import RepoInfo
+from gitops.history import offbase
 from gitops.history.log import CHANGE_STATUSES, Classified, Classifier, Record, decode, parse_log
 from gitops.history.report import (
     SOURCE_LEDGER,
@@ -137,17 +138,25 @@ def check_not_shallow(repo: RepoInfo) -> None:
 COLD_LATER_EDIT_LIMIT = 1000
 
 
+class NeedsIndex(Exception):
+    """The batch's commits are on in-flight refs: which base commits landed them, file by file,
+    only the history index works out."""
+
+
 def cold_report(repo: RepoInfo, cfg: Config, base_tip: Oid, batch_id: str,
-                pulls: dict[str, str]) -> BatchReport | None:
-    """One batch's report straight from git, without the index (about one `git log`); pulls:
-    the pull request head refs (list_pulls)."""
+                refs: dict[str, str]) -> BatchReport | None:
+    """One batch's report straight from git, without the index (about one `git log`), for a
+    batch whose commits name it on the base; refs: the in-flight refs. NeedsIndex when some of
+    its commits are only on in-flight refs."""
     # One walk over the base finds the batch's own commits, its reverts and reapplies, and the
     # commits that may squash a pull request ("(#N)"), without their changes (a squash of a
     # large batch is a costly tree diff); the pull requests are walked meanwhile.
     walk = process.start("log", "--topo-order", LOG_FORMAT, "-z", "--fixed-strings",
                          f"--grep={batch_id}", "--grep=(#", base_tip, "--", repo=repo.path)
     try:
-        carried = pulls_carrying(repo, cfg, base_tip, pulls, batch_id)
+        if batch_id in offbase.read_offbase(repo, cfg, base_tip, refs).carriers:
+            raise NeedsIndex(batch_id)
+        carried: dict[int, PullBatch] = {}
         landed = _landed(repo, cfg, base_tip, batch_id)
         found = list(parse_log(walk.result().stdout))
     finally:

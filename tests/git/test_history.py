@@ -114,19 +114,30 @@ def test_squash_merge_found_through_pull_request_ref(make_repo: Callable[..., Re
     repo.commit("Add recipes (#17)\n")
     repo.git("update-ref", "refs/pull/17/head", pr_head)
     repo.git("branch", "-q", "-D", "pr")
-    r = both_paths(repo, B1)
+    query.list_batches(ctx_of(repo))
+    r = query.show(ctx_of(repo), B1)
     assert [(m.source, m.detail) for m in r.members] == [("pull-request", "#17")]
     assert r.files.added == ("recipes/s/sq.toml",)
     assert r.ecosystems == ("homebrew",)
+    assert r.carriers == ("refs/pull/17/head",)
     assert fork  # the PR was based on an older main
+    # straight from git it cannot be attributed file by file: --no-index says so, and a
+    # plain show without an index builds it once
+    with pytest.raises(UsageError, match="in-flight refs"):
+        query.show(ctx_of(repo), B1, use_index=False)
+    for index in (repo.path / ".git" / "git-batch").glob("index-*.sqlite"):
+        index.unlink()
+    assert query.show(ctx_of(repo), B1).members == r.members
 
 
 def test_unmerged_branch_commits_are_not_members(registry: Repo) -> None:
     registry.git("checkout", "-q", "-b", "inflight")
     registry.commit(bot("in flight", B1), {"recipes/i/i.toml": "x\n"})
     registry.git("checkout", "-q", "main")
-    r = both_paths(registry, B1)
+    query.list_batches(ctx_of(registry))
+    r = query.show(ctx_of(registry), B1)
     assert "in flight" not in [m.commit.subject for m in r.members]
+    assert r.carriers == ("refs/heads/inflight",) and r.unlanded == ("recipes/i/i.toml",)
 
 
 def test_merge_commit_changes_against_first_parent(make_repo: Callable[..., Repo]) -> None:
@@ -335,7 +346,11 @@ def test_pull_ref_fetched_after_index_is_picked_up(make_repo: Callable[..., Repo
     head = _open_pr(repo, 6, B1)
     repo.git("update-ref", "-d", "refs/pull/6/head")
     _squash(repo, 6)
-    assert query.list_batches(ctx_of(repo)) == []
+    # the pull request's branch still carries the batch commit: a landing by content
+    assert [s.sources for s in query.list_batches(ctx_of(repo))] == [("content",)]
+    repo.git("branch", "-q", "-D", "pr6")
+    assert query.list_batches(ctx_of(repo)) == []  # nothing carries the batch any more
     repo.git("update-ref", "refs/pull/6/head", head)
-    assert [s.batch_id for s in query.list_batches(ctx_of(repo))] == [B1]
-    both_paths(repo, B1)
+    assert [(s.batch_id, s.sources) for s in query.list_batches(ctx_of(repo))] == [
+        (B1, ("pull-request",))]
+    assert [m.detail for m in query.show(ctx_of(repo), B1).members] == ["#6"]
