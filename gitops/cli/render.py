@@ -27,6 +27,7 @@ def _member_json(m: Member, is_managed: Callable[[str], bool]) -> dict[str, Any]
         "modified": [c.path for c in managed if c.status in ("M", "T")],
         "deleted": [c.path for c in managed if c.status == "D"],
         "outside_scope": [c.path for c in m.changes if not is_managed(c.path)],
+        "landed_alongside": [c.path for c in m.alongside],
     }
 
 
@@ -51,6 +52,10 @@ def report_json(r: BatchReport, is_managed: Callable[[str], bool]) -> dict[str, 
         "changed_since_batch": list(r.changed_since),
         "events": [{"kind": e.kind, **commit_json(e.commit), "paths": list(e.paths)}
                    for e in r.events],
+        "unlanded": list(r.unlanded),
+        "ambiguous": [{"path": path, "commit": oid, "batches": list(ids)}
+                      for path, oid, ids in r.ambiguous],
+        "carried_by": list(r.carriers),
     }
 
 
@@ -63,12 +68,16 @@ def report_text(r: BatchReport, is_managed: Callable[[str], bool]) -> str:
         "commits:",
     ]
     for m in r.members:
-        how = m.source if m.source != "pull-request" else f"pull-request {m.detail}"
+        how = _source_text(m.source, m.detail)
         lines.append(f"  {m.commit.short}  {day(m.commit.time)}  {m.commit.author:<16.16}  "
-                     f"{m.commit.subject[:60]}  [{how}]")
+                     f"{_cut(m.commit.subject, 60)}  [{how}]")
         for ch in m.changes:
             scope = "" if is_managed(ch.path) else "  (outside scope)"
             lines.append(f"      {ch.status} {ch.path}{scope}")
+        if m.alongside:
+            lines.append(f"      landed alongside (not the batch's, never reverted): "
+                         f"{len(m.alongside)} files")
+            lines += [f"        {ch.status} {ch.path}" for ch in m.alongside]
     f = r.files
     lines += ["", f"managed files: {len(f.added)} added, {len(f.modified)} modified, "
                   f"{len(f.deleted)} deleted"]
@@ -87,11 +96,41 @@ def report_text(r: BatchReport, is_managed: Callable[[str], bool]) -> str:
                       f"{len(r.changed_since)} managed files differ at the base from the "
                       "batch's version (run 'git batch index' to name the commits):"]
         lines += [f"  {p}" for p in r.changed_since]
+    if r.ambiguous:
+        lines += ["", "ambiguous: these files landed in a commit whose content matches other "
+                      "batches just as well; they are no batch's until you say so "
+                      "(revert --include-ambiguous):"]
+        lines += [f"  {path} in {oid[:10]}: batches {', '.join(ids)}"
+                  for path, oid, ids in r.ambiguous]
+    if r.unlanded:
+        lines += ["", f"not landed: {len(r.unlanded)} files of the batch's commits never "
+                      "reached the base:"]
+        lines += [f"  {p}" for p in r.unlanded]
+    if r.carriers:
+        lines += ["", f"its commits are also on: {', '.join(r.carriers)}"]
     if r.events:
         lines += ["", "reverts and reapplies:"]
         lines += [f"  {e.kind:<8}{e.commit.short} {day(e.commit.time)} {e.commit.subject[:60]}"
                   for e in r.events]
     return "\n".join(lines) + "\n"
+
+
+def _source_text(source: str, detail: str) -> str:
+    """How a member was found, for people: 'trailer', 'pull-request #12', 'content of
+    refs/pull/12/head' (a commit id shortened)."""
+    if source == "pull-request":
+        return f"pull-request {detail}"
+    if source == "content":
+        return f"content of {detail if detail.startswith('refs/') else detail[:10]}"
+    return source
+
+
+def _cut(text: str, width: int) -> str:
+    """text within width characters, cut at a word with an ellipsis when too long."""
+    if len(text) <= width:
+        return text
+    head = text[:width - 1].rsplit(" ", 1)[0] if " " in text[:width - 1] else text[:width - 1]
+    return head + "…"
 
 
 def summaries_json(rows: list[BatchSummary]) -> dict[str, Any]:

@@ -559,21 +559,22 @@ def _store_offers(conn: sqlite3.Connection, found: offbase.OffBase) -> None:
                      (number, offer.batch_id, offer.via, offer.since, offer.pull))
         conn.executemany("INSERT INTO offer_files VALUES (?, ?, ?)",
                          [(number, ids[p], unhexlify(b) if b else None)
-                          for p, b in offer.files.items()])
+                          for p, blobs in offer.files.items() for b in blobs])
     rows = [(b, "ref", r) for b, refs in found.carriers.items() for r in refs]
     rows += [(b, "ecosystem", e) for b, ecos in found.ecosystems.items() for e in ecos]
     rows += [("", "unreadable", r) for r in found.unreadable]
-    rows += [("", "commit", o.via) for o in found.offers if not o.via.startswith("refs/")]
+    rows += [("", "commit", c) for c in found.commits]
     conn.executemany("INSERT INTO offbase VALUES (?, ?, ?)", rows)
 
 
 def _stored_offers(conn: sqlite3.Connection) -> list[landings.Offer]:
-    files: dict[int, dict[str, str | None]] = {}
+    files: dict[int, dict[str, set[str | None]]] = {}
     for number, path, blob in conn.execute(
             "SELECT f.offer_id, p.path, f.blob FROM offer_files f JOIN paths p "
             "ON p.id = f.path_id"):
-        files.setdefault(number, {})[path] = blob.hex() if blob else None
-    return [landings.Offer(batch_id, via, since, files.get(number, {}), pull)
+        files.setdefault(number, {}).setdefault(path, set()).add(blob.hex() if blob else None)
+    return [landings.Offer(batch_id, via, since,
+                           {p: frozenset(v) for p, v in files.get(number, {}).items()}, pull)
             for number, batch_id, via, since, pull in conn.execute(
                 "SELECT id, batch_id, via, since, pull FROM offers ORDER BY id")]
 
@@ -597,7 +598,8 @@ def _candidates(conn: sqlite3.Connection, offers: list[landings.Offer],
     """The base commits that may land an offer (they bring one of its blobs) or that name a
     batch themselves, with their managed changes; seqs: only among these."""
     wanted: set[int] = set()
-    blobs = {(p, b) for o in offers for p, b in o.files.items() if b is not None}
+    blobs = {(p, b) for o in offers for p, versions in o.files.items() for b in versions
+             if b is not None}
     ids = _path_ids(conn, {p for p, _b in blobs})
     for path, blob in blobs:
         if path in ids:

@@ -3,9 +3,10 @@
 Pipelines often squash-merge a batch's pull request under a subject of their own: the batch's
 commits stay on the pull request's ref, and the base gets one new commit carrying the same files.
 Such a commit is a member of the batch for the files whose version (same path, same blob) one
-of the batch's offers carries: the files as the batch's own commit wrote them, or as the head
-of a ref holding the batch commit has them (fix-ups pushed after the batch commit). Its other
-files landed alongside and are never the batch's.
+of the batch's offers carries: an offer is what one in-flight ref holding the batch's commits
+has of the files they touch, each either as the ref's head has it (fix-ups pushed after the
+batch commit) or as a batch commit wrote it. Its other files landed alongside and are never the
+batch's.
 
 The rules, for base commits taken oldest first:
 - a commit naming a batch itself (trailer, legacy line, id file, `git batch land`) owns its
@@ -31,12 +32,13 @@ from gitops.history.report import SOURCE_CONTENT, SOURCE_PULL
 
 
 class Offer(NamedTuple):
-    """One way a batch's files may reach the base: their versions in a commit or a ref."""
+    """One way a batch's files may reach the base: what one ref carries of them."""
 
     batch_id: str
-    via: str  # the ref (refs/pull/12/head) or commit id carrying these versions
+    via: str  # the ref (refs/pull/12/head) carrying the batch's commits
     since: int  # committer time of the batch's earliest commit there: no landing is older
-    files: Mapping[str, str | None]  # managed path -> blob id, None when the batch deletes it
+    # path -> the versions that count as the batch's: blob ids, None for "deleted"
+    files: Mapping[str, frozenset[str | None]]
     pull: int | None = None  # the pull request number of via, when it is a pull request ref
 
 
@@ -71,12 +73,12 @@ class Attribution(NamedTuple):
 
 def _matched(offer: Offer, changes: Mapping[str, str | None]) -> set[str]:
     """The offer's files the commit brings: same blob; deletions only beside another match."""
-    same = {p for p, blob in offer.files.items()
-            if blob is not None and p in changes and changes[p] == blob}
+    same = {p for p, blobs in offer.files.items()
+            if p in changes and changes[p] is not None and changes[p] in blobs}
     if not same:
         return same
-    return same | {p for p, blob in offer.files.items()
-                   if blob is None and p in changes and changes[p] is None}
+    return same | {p for p, blobs in offer.files.items()
+                   if None in blobs and p in changes and changes[p] is None}
 
 
 def attribute(candidates: Iterable[Candidate], offers: Iterable[Offer],

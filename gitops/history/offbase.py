@@ -27,6 +27,7 @@ from gitops.history.log import Classifier, Record, parse_log
 
 class OffBase(NamedTuple):
     offers: tuple[Offer, ...]
+    commits: tuple[str, ...]  # the batch commits found (a later base tip may reach them)
     carriers: dict[str, tuple[str, ...]]  # batch id -> the in-flight refs carrying its commits
     ecosystems: dict[str, tuple[str, ...]]  # batch id -> ecosystems its off-base commits name
     unreadable: tuple[str, ...]  # refs left out: objects of their history are missing
@@ -56,36 +57,38 @@ def read_offbase(repo: RepoInfo, cfg: Config, base_tip: str, refs: Mapping[str, 
     for oid, batch_ids in ids_from_files(repo, cfg, [o for o in graph if o not in carried]):
         carried[oid] = batch_ids
     if not carried:
-        return OffBase((), {}, {}, tuple(sorted(unreadable)))
+        return OffBase((), (), {}, {}, tuple(sorted(unreadable)))
     files = _changes(repo, list(carried))
     regex = pull_ref_regex(cfg)
     offers: list[Offer] = []
     refs_of: dict[str, set[str]] = {}
-    wanted: dict[tuple[str, str], set[str]] = {}  # (head, batch) -> its paths in that head
+    # (head, batch) -> path -> the versions its batch commits in that head wrote
+    wanted: dict[tuple[str, str], dict[str, set[str | None]]] = {}
     since: dict[tuple[str, str], int] = {}
     for head, names in heads.items():
         if head not in graph or head in bad:
             continue
         for oid in _reachable(graph, head):
             for batch_id in carried.get(oid, ()):
-                wanted.setdefault((head, batch_id), set()).update(files.get(oid, {}))
+                versions = wanted.setdefault((head, batch_id), {})
+                for path, blob in files.get(oid, {}).items():
+                    versions.setdefault(path, set()).add(blob)
                 key = (head, batch_id)
                 since[key] = min(since.get(key, graph[oid].ctime), graph[oid].ctime)
                 refs_of.setdefault(batch_id, set()).update(names)
     at_heads = _blobs_at(repo, [(h, p) for (h, _b), paths in wanted.items() for p in paths])
-    for (head, batch_id), paths in sorted(wanted.items()):
-        if not paths:
+    for (head, batch_id), versions in sorted(wanted.items()):
+        if not versions:
             continue
         names = heads[head]
         pulls = [int(m.group(1)) for n in names if (m := regex.match(n))]
         via = next((n for n in names if regex.match(n)), names[0])
         offers.append(Offer(batch_id, via, since[head, batch_id],
-                            {p: at_heads.get((head, p)) for p in sorted(paths)},
+                            {p: frozenset({*v, at_heads.get((head, p))})
+                             for p, v in sorted(versions.items())},
                             pulls[0] if pulls else None))
-    for oid, batch_ids in sorted(carried.items()):
-        if files.get(oid):
-            offers += [Offer(b, oid, graph[oid].ctime, files[oid]) for b in batch_ids]
-    return OffBase(tuple(offers), {b: tuple(sorted(r)) for b, r in refs_of.items()},
+    return OffBase(tuple(offers), tuple(sorted(carried)),
+                   {b: tuple(sorted(r)) for b, r in refs_of.items()},
                    {b: tuple(sorted(e)) for b, e in ecos.items()}, tuple(sorted(unreadable)))
 
 

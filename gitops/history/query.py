@@ -125,7 +125,20 @@ def _ensure_history(ctx: Context, tgt: Target, *, warn: Warn, rebuild: bool, bui
     return built
 
 
-def unknown_batch(batch_id: str, known: list[str], tgt: Target) -> UnknownBatch:
+def unknown_batch(batch_id: str, known: list[str], tgt: Target, idx: Index | None = None
+                  ) -> UnknownBatch:
+    """The error for a batch with no member on the base; with the index, it says where the
+    batch's commits are when they did not land, and which of its files landed ambiguously."""
+    unlanded, ambiguous, carriers = idx.landing_facts(batch_id) if idx else ((), (), ())
+    if carriers:
+        what = (f"{len(ambiguous)} files of it landed ambiguously (their content matches other "
+                "batches just as well)" if ambiguous else f"{len(unlanded)} files of it")
+        return UnknownBatch(
+            f"batch {batch_id} has not landed on {tgt.base_ref}: its commits are on "
+            f"{', '.join(carriers)}; {what}.",
+            hint="git batch inflight lists its branches; revert --include-ambiguous takes "
+                 "ambiguous files as this batch's" if ambiguous else
+                 "git batch inflight lists its branches")
     near = nearest_ids(batch_id, known)
     hint = f"did you mean {', '.join(near)}?" if near else "run 'git batch list' to see the ids"
     return UnknownBatch(
@@ -144,7 +157,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
         try:
             report = idx.report(batch_id, ctx.config.is_managed)
             if report is None:
-                raise unknown_batch(batch_id, idx.batch_ids(), tgt)
+                raise unknown_batch(batch_id, idx.batch_ids(), tgt, idx)
             return report
         finally:
             idx.close()
@@ -169,7 +182,7 @@ def show(ctx: Context, batch_id: str, *, use_index: bool = True) -> BatchReport:
     try:
         report = idx.report(batch_id, ctx.config.is_managed)
         if report is None:
-            raise unknown_batch(batch_id, idx.batch_ids(), tgt)
+            raise unknown_batch(batch_id, idx.batch_ids(), tgt, idx)
         return report
     finally:
         idx.close()

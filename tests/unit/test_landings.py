@@ -15,9 +15,12 @@ from gitops.history.landings import (
 )
 
 
-def offer(batch: str, via: str, files: dict[str, str | None], since: int = 0,
-          pull: int | None = None) -> Offer:
-    return Offer(batch, via, since, files, pull)
+def offer(batch: str, via: str, files: dict[str, str | None | tuple[str | None, ...]],
+          since: int = 0, pull: int | None = None) -> Offer:
+    """files: path -> its version (or versions) that count as the batch's."""
+    return Offer(batch, via, since,
+                 {p: frozenset(v if isinstance(v, tuple) else (v,)) for p, v in files.items()},
+                 pull)
 
 
 def test_a_squash_with_its_own_subject_lands_the_batch_files_only() -> None:
@@ -29,11 +32,12 @@ def test_a_squash_with_its_own_subject_lands_the_batch_files_only() -> None:
 
 
 def test_fix_ups_after_the_batch_commit_match_through_the_head() -> None:
-    commit = offer("B", "c1", {"r/a.toml": "a1", "r/b.toml": "b1"})
-    head = offer("B", "refs/pull/7/head", {"r/a.toml": "a2", "r/b.toml": "b1"}, pull=7)
-    squash = Candidate(10, 100, {"r/a.toml": "a2", "r/b.toml": "b1"})
-    (claim,) = attribute([squash], [commit, head]).claims
-    assert claim.paths == ("r/a.toml", "r/b.toml") and claim.detail == "refs/pull/7/head"
+    """The ref offers both the batch commit's version (a1) and the head's after a fix-up (a2)."""
+    head = offer("B", "refs/pull/7/head", {"r/a.toml": ("a1", "a2"), "r/b.toml": "b1"}, pull=7)
+    for version in ("a1", "a2"):
+        squash = Candidate(10, 100, {"r/a.toml": version, "r/b.toml": "b1"})
+        (claim,) = attribute([squash], [head]).claims
+        assert claim.paths == ("r/a.toml", "r/b.toml") and claim.detail == "refs/pull/7/head"
 
 
 def test_a_pull_request_subject_weighs_its_own_ref_only() -> None:
@@ -108,9 +112,11 @@ def test_a_deletion_counts_only_beside_a_matched_file() -> None:
 BLOBS = st.sampled_from(["b1", "b2", "b3", None])
 PATHS = st.sampled_from([f"r/{c}.toml" for c in "abcdef"])
 FILES = st.dictionaries(PATHS, BLOBS, min_size=1, max_size=4)
+VERSIONS = st.dictionaries(PATHS, st.frozensets(BLOBS, min_size=1, max_size=2), min_size=1,
+                           max_size=4)
 OFFERS = st.lists(st.builds(Offer, st.sampled_from(["X", "Y", "Z"]),
-                            st.sampled_from(["refs/pull/1/head", "refs/pull/2/head", "c0"]),
-                            st.integers(0, 5), FILES, st.sampled_from([None, 1, 2])),
+                            st.sampled_from(["refs/pull/1/head", "refs/pull/2/head"]),
+                            st.integers(0, 5), VERSIONS, st.sampled_from([None, 1, 2])),
                   max_size=6)
 CANDS = st.lists(st.builds(Candidate, st.integers(1, 50), st.integers(0, 5), FILES,
                            st.sampled_from([(), ("X",)]), st.sampled_from([None, 1, 2])),
@@ -132,7 +138,7 @@ def test_never_attributes_a_file_no_offer_of_that_batch_carries(offers, cands) -
         assert not cand.explicit
         for path in claim.paths:
             assert any(o.batch_id == claim.batch_id and path in o.files
-                       and o.files[path] == cand.changes[path] and o.since <= cand.time
+                       and cand.changes[path] in o.files[path] and o.since <= cand.time
                        for o in offers)
             assert owners.setdefault((claim.seq, path), claim.batch_id) == claim.batch_id
             assert (claim.batch_id, path) not in landed
