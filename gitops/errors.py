@@ -122,6 +122,13 @@ class InflightBreaks(GitopsError):
 # --- ops branch ---
 
 
+class RevertAmbiguous(GitopsError):
+    exit_code = 17
+    runbook = "docs/runbooks/rollback-batch.md"
+    summary = ("files landed with content that this batch and another offered alike; the "
+               "revert stopped and wrote nothing")
+
+
 class Paused(GitopsError):
     exit_code = 20
     runbook = "docs/runbooks/emergency-stop.md"
@@ -267,6 +274,7 @@ ERROR_CLASSES: tuple[type[GitopsError], ...] = (
     IdentityMissing,
     # in-flight radar
     InflightBreaks,
+    RevertAmbiguous,
     # ops branch
     Paused,
     StateUntrusted,

@@ -17,6 +17,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 JSON_SCHEMA_VERSION = 1  # of every --json document
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 file`, `2 files` (many: the plural when it is not one + "s")."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

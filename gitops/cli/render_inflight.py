@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gitops.cli.common import JSON_SCHEMA_VERSION, day, iso
+from gitops.cli.common import JSON_SCHEMA_VERSION, day, iso, plural
 from gitops.revert.inflight import Conflict, Report, Skipped, StaleReport, Verdict
 
 
@@ -73,10 +73,6 @@ def _details(v: Verdict) -> list[str]:
     return out
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def format_age(seconds: int) -> str:
     """A short age for people: '3d 4h', '5h 10m', '42m'."""
     days, rest = divmod(max(0, seconds), 86400)
@@ -108,7 +104,7 @@ def _title(r: Report) -> list[str]:
         how = "simulated in memory" if s.simulated else "its tip"
         removes = (f"; removes {', '.join(s.removed_names)}" if s.removed_names else "")
         lines.append(f"revert {s.revert[:10]} ({how}): "
-                     f"{_plural(len(s.revert_paths), 'file', 'files')} changed{removes}")
+                     f"{plural(len(s.revert_paths), 'file', 'files')} changed{removes}")
     return lines
 
 
@@ -132,7 +128,7 @@ def report_text(r: Report) -> str:
                      f"{v.refs[i] if i < len(v.refs) else '':<{width}}  "
                      f"{details[i] if i < len(details) else ''}").rstrip())
         counts = _counts(r.verdicts)
-        lines += ["", f"{_plural(len(r.verdicts), 'branch', 'branches')}: "
+        lines += ["", f"{plural(len(r.verdicts), 'branch', 'branches')}: "
                       + ", ".join(f"{n} {name}" for name, n in counts.items()) + "."]
     skipped = _skipped_line(r.skipped)
     if skipped:
@@ -183,7 +179,7 @@ def stale_text(r: StaleReport) -> str:
                                  f"{ref:<{width}}  {b.commits:>7}  {', '.join(b.batch_ids)}")
                 else:
                     lines.append(f"{'':<16}  {'':<8}  {'':<10}  {ref}")
-        count = _plural(len(r.branches), "batch branch", "batch branches")
+        count = plural(len(r.branches), "batch branch", "batch branches")
         lines += ["", f"{count} open longer than {limit}.",
                   "hint: find out why each is stuck (failing checks, a review, a paused "
                   "ecosystem); merge it or close it"]

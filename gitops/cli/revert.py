@@ -8,12 +8,12 @@ from typing import Any, Literal
 import click
 
 from gitops import errors
-from gitops.cli.common import JSON_SCHEMA_VERSION, Options, dumps, emit
+from gitops.cli.common import JSON_SCHEMA_VERSION, Options, dumps, emit, plural
 from gitops.cli.render import commit_json
 from gitops.context import Context
 from gitops.revert import apply
 from gitops.revert.apply import Outcome
-from gitops.revert.plan import FilePlan
+from gitops.revert.plan import ON_CONFLICT, FilePlan, describe_later
 
 Kind = Literal["revert", "reapply"]
 
@@ -22,10 +22,16 @@ def _revert_options(fn: Any) -> Any:
     options = [
         click.option("--dry-run", is_flag=True, help="Print the plan; write nothing."),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable plan and result."),
-        click.option("--on-conflict", type=click.Choice(["fail", "skip", "merge"]),
+        click.option("--on-conflict", type=click.Choice(list(ON_CONFLICT)),
                      default="fail", show_default=True,
-                     help="Files edited after the batch: stop, leave them alone, or keep a "
-                          "clean three-way merge (real conflicts still stop)."),
+                     help="Files edited after the batch: stop; leave them alone; keep a clean "
+                          "three-way merge (real conflicts still stop; a file the batch added "
+                          "whose later edits were all mechanical is deleted); or discard the "
+                          "edits and take the batch's files back anyway (listed in the commit "
+                          "body). Protected files are never touched. See docs/revert.md."),
+        click.option("--include-ambiguous", is_flag=True,
+                     help="Take back files that landed with content this batch and another "
+                          "offered alike (by default they stop the revert)."),
         click.option("--only", "only", multiple=True, metavar="PATH|NAME",
                      help="Only these files or recipe names (repeatable)."),
         click.option("--with-dependents", is_flag=True,
@@ -66,6 +72,7 @@ def revert_cmd(opts: Options, /, batch_id: str, **kw: Any) -> None:
       git batch revert 2026-03-03-001 --dry-run
       git batch revert 2026-03-03-001
       git batch revert 2026-03-03-001 --only recipes/f/foo.toml --only bar --with-dependents
+      git batch revert 2026-03-03-001 --on-conflict discard --dry-run
       git batch revert 2026-03-03-001 --onto release --branch fix/rollback --push origin
     """
     _run(opts.context(), batch_id, "revert", kw)
@@ -100,23 +107,61 @@ def _run(ctx: Context, batch_id: str, kind: Kind, kw: Mapping[str, Any]) -> None
     emit(dumps(outcome_json(outcome)) if as_json
           else outcome_text(outcome, dry_run=opts.dry_run))
     plan = outcome.plan
-    if outcome.stop == "conflicts":
-        raise errors.RevertConflict(
-            f"{len(plan.conflicts)} files were edited after batch {batch_id}; nothing written.",
-            hint="review them, then --on-conflict skip (leave them) or merge (3-way)")
-    if outcome.stop == "dependencies":
-        raise errors.DependencyBreak(
-            f"{len(plan.broken)} remaining recipes depend on recipes the {kind} removes; "
-            "nothing written.",
-            hint="revert the dependents too (--only ... --with-dependents), fix them first, "
-                 "or --allow-broken-deps")
-    if outcome.stop == "unreadable":
-        raise errors.RecipeUnreadable(
-            f"{len(plan.unreadable)} recipes do not parse, so their dependencies cannot be "
-            "checked; nothing written.",
-            hint="fix the TOML at the lines shown, or --allow-broken-deps")
+    if outcome.stops:
+        raise _stop_error(outcome, kind, opts)
     if plan.nothing_to_do and exit_code:
         raise errors.NothingToDo(f"nothing to {kind} for batch {batch_id}.")
+
+
+_STOP_ERRORS: dict[str, type[errors.GitopsError]] = {
+    "conflicts": errors.RevertConflict,
+    "ambiguous": errors.RevertAmbiguous,
+    "unreadable": errors.RecipeUnreadable,
+    "dependencies": errors.DependencyBreak,
+}
+
+
+def _stop_error(outcome: Outcome, kind: Kind, opts: apply.Options) -> errors.GitopsError:
+    """One error naming every blocker; its exit code is the first blocker's."""
+    plan = outcome.plan
+    parts = {
+        "conflicts": f"{plural(len(plan.conflicts), 'file')} edited after the batch",
+        "ambiguous": f"{plural(len(plan.ambiguous), 'file')} another batch offered alike",
+        "unreadable": f"{plural(len(plan.unreadable), 'recipe')} that do not parse",
+        "dependencies": f"{plural(len(plan.broken), 'remaining recipe')} depending on "
+                        "removed ones",
+    }
+    message = (f"the {kind} of batch {plan.batch_id} stopped on "
+               + "; ".join(parts[s] for s in outcome.stops) + "; nothing written.")
+    return _STOP_ERRORS[outcome.stops[0]](message, hint=_stop_hint(outcome, opts))
+
+
+def _stop_hint(outcome: Outcome, opts: apply.Options) -> str:
+    """What to do next, for the blockers found: only options that would help."""
+    plan, hints = outcome.plan, []
+    if "conflicts" in outcome.stops:
+        if opts.on_conflict == "merge":
+            hints.append("the merges conflict: --on-conflict skip leaves those files, "
+                         "discard takes the batch's versions back anyway")
+        else:
+            hints.append("review the edits, then --on-conflict skip (leave them), merge "
+                         "(3-way) or discard (take the batch's versions back anyway)")
+    if "ambiguous" in outcome.stops:
+        hints.append("check which batch brought them ('git batch show ID'), then "
+                     "--include-ambiguous or --only without them")
+    if "dependencies" in outcome.stops or "unreadable" in outcome.stops:
+        batch_files = {f.path for f in plan.files}
+        outside = sorted({b.dependent for b in plan.broken} - batch_files)
+        if "unreadable" in outcome.stops:
+            hints.append("fix the TOML at the lines shown")
+        if plan.broken and not outside:
+            hints.append("the dependents are the batch's own: revert them too "
+                         "(--only ... --with-dependents)")
+        elif outside:
+            hints.append(f"{plural(len(outside), 'dependent is', 'dependents are')} not the "
+                         "batch's: keep what they need (--only the others) or fix them first")
+        hints.append("--allow-broken-deps writes anyway")
+    return "; ".join(hints)
 
 
 def _later_json(plan_file: FilePlan) -> list[dict[str, Any]]:
@@ -143,8 +188,12 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
         "broken_dependencies": [{"dependent": b.dependent, "dependent_name": b.dependent_name,
                                  "missing": b.missing} for b in plan.broken],
         "unreadable": [{"path": p, "line": line, "message": m} for p, line, m in plan.unreadable],
+        "later_commits": [{**commit_json(c.commit), "managed_files_changed": c.breadth,
+                           "mechanical": c.mechanical, "batch_files": list(c.paths)}
+                          for c in plan.later],
         "nothing_to_do": plan.nothing_to_do,
         "stopped": outcome.stop,
+        "stops": list(outcome.stops),
         "branch": outcome.branch,
         "commit": outcome.commit,
         "pushed": outcome.pushed,
@@ -160,6 +209,9 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
     width = max((len(f.outcome) for f in plan.files), default=8)
     for f in plan.files:
         lines.append(f"  {f.outcome:<{width}}  {f.path}  ({f.reason})")
+    if plan.later:
+        lines.append("edited later, by commit (breadth: managed files each commit changed):")
+        lines += [f"  {describe_later(c)}" for c in plan.later]
     if plan.with_dependents:
         lines.append("added by --with-dependents (they depend on a selected recipe):")
         lines += [f"  {p}" for p in plan.with_dependents]
@@ -174,8 +226,8 @@ def outcome_text(outcome: Outcome, *, dry_run: bool) -> str:
         lines += [f"  {p}" + (f":{line}" if line else "") + f": {m}"
                   for p, line, m in plan.unreadable]
     n = len(plan.changing)
-    if outcome.stop:
-        lines.append(f"stopped: {outcome.stop}; nothing written.")
+    if outcome.stops:
+        lines.append(f"stopped: {', '.join(outcome.stops)}; nothing written.")
     elif plan.nothing_to_do:
         done = "reverted" if verb == "revert" else "reapplied"
         lines.append(f"nothing to do: every file of the batch is already {done} or skipped.")

@@ -343,6 +343,27 @@ class Index:
                     )
         return out
 
+    def seqs(self, oids: Iterable[str]) -> dict[str, int]:
+        """oid -> its position on the base, for those of oids in the base's history."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(oids))):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT oid, seq FROM commits WHERE oid IN ({marks})", chunk))  # noqa: S608
+        return out
+
+    def breadth(self, seqs: Iterable[int], is_managed: Callable[[str], bool]) -> dict[int, int]:
+        """seq -> how many managed files that commit changed."""
+        out: dict[int, int] = {}
+        for chunk in _chunks(sorted(set(seqs))):
+            marks = ",".join("?" * len(chunk))
+            for seq, path in self.conn.execute(
+                f"SELECT c.seq, p.path FROM changes c JOIN paths p ON p.id = c.path_id "  # noqa: S608
+                f"WHERE c.seq IN ({marks})", chunk,
+            ):
+                out[seq] = out.get(seq, 0) + is_managed(path)
+        return out
+
     def has_commit(self, oid: str) -> bool:
         """Whether oid is in the base's history (the index holds every commit of the tip)."""
         row = self.conn.execute("SELECT 1 FROM commits WHERE oid = ?", (oid,)).fetchone()

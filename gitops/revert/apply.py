@@ -26,14 +26,17 @@ from gitops.history.report import (
     LaterEdit,
 )
 from gitops.revert.plan import (
+    BLOCKING,
     EXCLUDED,
     Breakage,
     Entry,
     FilePlan,
     FileState,
     OnConflict,
+    Policy,
     RevertPlan,
     commit_message,
+    later_commits,
     plan_files,
     tree_edits,
 )
@@ -41,6 +44,7 @@ from gitops.revert.plan import (
 
 class Options(NamedTuple):
     on_conflict: OnConflict = "fail"
+    include_ambiguous: bool = False
     only: tuple[str, ...] = ()
     with_dependents: bool = False
     allow_broken_deps: bool = False
@@ -51,12 +55,21 @@ class Options(NamedTuple):
     dry_run: bool = False
 
 
+# Why a revert writes nothing, in the order the exit code is chosen (all are reported).
+STOPS = ("conflicts", "ambiguous", "unreadable", "dependencies")
+
+
 class Outcome(NamedTuple):
     plan: RevertPlan
     branch: str | None = None  # full ref written
     commit: str | None = None
     pushed: str | None = None  # remote pushed to
-    stop: str | None = None  # why nothing was written: conflicts, dependencies, unreadable
+    stops: tuple[str, ...] = ()  # every reason nothing was written, in the order of STOPS
+
+    @property
+    def stop(self) -> str | None:
+        """The first reason nothing was written (it picks the exit code)."""
+        return self.stops[0] if self.stops else None
 
 
 def default_branch(kind: str, batch_id: str) -> str:
@@ -146,6 +159,9 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
         if report is None:
             raise query.unknown_batch(batch_id, idx.batch_ids(), tgt)
         sources = _sources(report, kind, cfg.is_managed)
+        ambiguous: dict[str, tuple[str, ...]] = {}
+        if kind == "revert" and report.ambiguous:
+            sources, ambiguous = _with_ambiguous(idx, sources, batch_id, report.ambiguous)
         first: dict[str, _Source] = {}
         last: dict[str, _Source] = {}
         outside: set[str] = set()
@@ -166,7 +182,7 @@ def prepare(ctx: Context, batch_id: str, kind: Literal["revert", "reapply"],
         target_ref, target = _target(ctx, tgt, opts)
         return _plan(ctx, idx, opts, repo or Repo(ctx.repo.path), _Gathered(
             batch_id, kind, target_ref, target, sources, first, last, outside, source_oids,
-            later_all, sides))
+            later_all, sides, ambiguous))
     finally:
         idx.close()
 
@@ -185,6 +201,27 @@ class _Gathered(NamedTuple):
     source_oids: set[str]
     later_all: list[LaterEdit]
     sides: dict[tuple[str, int], tuple[Entry | None, Entry | None]]
+    ambiguous: dict[str, tuple[str, ...]]  # path -> the other batches its landing matched
+
+
+def _with_ambiguous(idx: Index, sources: list[_Source], batch_id: str,
+                    ambiguous: tuple[tuple[str, str, tuple[str, ...]], ...]
+                    ) -> tuple[list[_Source], dict[str, tuple[str, ...]]]:
+    """The sources plus the landings of files attributed to no batch because this batch and
+    others offered them alike: planned like members, blocked unless --include-ambiguous."""
+    seqs = idx.seqs(oid for _path, oid, _ids in ambiguous)
+    paths: dict[str, list[str]] = {}
+    others: dict[str, tuple[str, ...]] = {}
+    for path, oid, ids in ambiguous:
+        if oid in seqs:
+            paths.setdefault(oid, []).append(path)
+            others[path] = tuple(i for i in ids if i != batch_id)
+    merged = {s.oid: s for s in sources}
+    for oid, extra in paths.items():
+        old = merged.get(oid)
+        merged[oid] = (old._replace(paths=(*old.paths, *extra)) if old
+                       else _Source(oid, seqs[oid], tuple(extra)))
+    return list(merged.values()), others
 
 
 def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> RevertPlan:
@@ -203,6 +240,11 @@ def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> 
     for e in g.later_all:
         if e.commit.oid not in g.source_oids and e.seq > first[e.path].seq:
             later_by_path.setdefault(e.path, []).append(e)
+    breadth_of_seq = idx.breadth({e.seq for edits in later_by_path.values() for e in edits},
+                                 cfg.is_managed)
+    breadth = {e.commit.oid: breadth_of_seq.get(e.seq, 0)
+               for edits in later_by_path.values() for e in edits}
+    threshold = cfg.revert.mechanical_edit_files
     states = []
     for path in first:
         later = tuple(later_by_path.get(path, ()))
@@ -210,6 +252,8 @@ def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> 
             path=path, pre=pre[path], post=post[path], head=head[path], later=later,
             interleaved=any(e.seq < last[path].seq for e in later),
             protected=head_facts[path].protected,
+            mechanical=bool(later) and all(breadth[e.commit.oid] > threshold for e in later),
+            ambiguous=g.ambiguous.get(path, ()),
         ))
     with_dependents: tuple[str, ...] = ()
     if opts.only:
@@ -225,7 +269,7 @@ def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> 
         data = repo.merge_blobs(path, base, ours, theirs)
         return None if data is None else (repo.write_blob(data), ours[1])
 
-    files = plan_files(states, opts.on_conflict, merge, g.kind)
+    files = plan_files(states, Policy(opts.on_conflict, opts.include_ambiguous), merge, g.kind)
     excluded = tuple(FilePlan(p, EXCLUDED, head[p], "not selected by --only")
                      for p in sorted(set(first) - {s.path for s in states}))
     plan = RevertPlan(
@@ -233,8 +277,14 @@ def _plan(ctx: Context, idx: Index, opts: Options, repo: Repo, g: _Gathered) -> 
         commits=tuple(s.oid for s in sorted(g.sources, key=lambda s: s.seq)),
         files=tuple(sorted(files + excluded, key=lambda f: f.path)),
         outside=tuple(sorted(g.outside)), with_dependents=with_dependents,
+        later=later_commits(files, breadth, threshold),
     )
-    broken, unreadable = _dependency_check(ctx, idx, reader, plan, head_facts)
+    # Blocked files count as taken back: the check names the dependents any way past the
+    # blockers must deal with, in the same dry run (DESIGN.md rule 4).
+    removing = {f.path: f.new for f in plan.changing}
+    removing.update((f.path, pre[f.path]) for f in plan.files if f.outcome in BLOCKING)
+    broken, unreadable = _dependency_check(ctx, idx, reader, plan, removing=removing,
+                                          head=head_facts)
     return plan._replace(broken=broken, unreadable=unreadable)
 
 
@@ -285,22 +335,23 @@ def _target(ctx: Context, tgt: query.Target, opts: Options) -> tuple[str, str]:
     return opts.onto, oid
 
 
-def _dependency_check(ctx: Context, idx: Index, reader: _RecipeReader, plan: RevertPlan,
-                      head: dict[str, RecipeFacts]
+def _dependency_check(ctx: Context, idx: Index, reader: _RecipeReader, plan: RevertPlan, *,
+                      removing: dict[str, Entry | None], head: dict[str, RecipeFacts]
                       ) -> tuple[tuple[Breakage, ...], tuple[tuple[str, int | None, str], ...]]:
-    """Recipes remaining at the target that depend on names the revert removes (rule 4)."""
+    """Recipes remaining at the target that depend on names the revert removes (rule 4);
+    removing maps each file the revert takes back to its entry afterwards."""
     repo = reader.repo
     before: set[str] = set()
     after: dict[str, recipes.Recipe] = {}
-    for f in plan.changing:
-        before |= head[f.path].provides
-        parsed = reader.parse(f.path, f.new)
+    for path, new in removing.items():
+        before |= head[path].provides
+        parsed = reader.parse(path, new)
         if isinstance(parsed, recipes.Recipe):
-            after[f.path] = parsed
+            after[path] = parsed
     removed = before - set().union(*(_names(r) for r in after.values()))
     if not removed:
         return (), ()
-    changing = {f.path for f in plan.changing}
+    changing = set(removing)
     found = _from_index(ctx, idx, repo, plan, removed)
     if found is not None:
         candidates, providers = found
@@ -372,12 +423,12 @@ def _stem_providers(ctx: Context, commit: str, names: set[str]) -> set[str]:
 def apply(ctx: Context, plan: RevertPlan, opts: Options, *, repo: Repo | None = None
           ) -> Outcome:
     """Write the plan as one commit on a new branch (compare-and-swap), unless it must stop."""
-    if plan.conflicts:
-        return Outcome(plan, stop="conflicts")
-    if plan.unreadable and not opts.allow_broken_deps:
-        return Outcome(plan, stop="unreadable")
-    if plan.broken and not opts.allow_broken_deps:
-        return Outcome(plan, stop="dependencies")
+    found = {"conflicts": bool(plan.conflicts), "ambiguous": bool(plan.ambiguous),
+             "unreadable": bool(plan.unreadable) and not opts.allow_broken_deps,
+             "dependencies": bool(plan.broken) and not opts.allow_broken_deps}
+    stops = tuple(s for s in STOPS if found[s])
+    if stops:
+        return Outcome(plan, stops=stops)
     if plan.nothing_to_do or opts.dry_run:
         return Outcome(plan)
     return _write_branch(ctx, plan, opts, repo or Repo(ctx.repo.path))

@@ -15,7 +15,7 @@ from gitops.history.landings import (
 )
 
 
-def offer(batch: str, via: str, files: dict[str, str | None | tuple[str | None, ...]],
+def offer(batch: str, via: str, files: dict[str, str | tuple[str | None, ...] | None],
           since: int = 0, pull: int | None = None) -> Offer:
     """files: path -> its version (or versions) that count as the batch's."""
     return Offer(batch, via, since,
