@@ -1229,7 +1229,7 @@ def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7,
              bare: bool = False, operator: bool = False) -> DemoInfo:
     """Build a sample registry in path (new or empty) and return its ground truth.
 
-    With operator, also set up a working ops branch (see _add_operator): the history up to
+    With operator, also set up a working ops branch (see add_operator): the history up to
     main^ is the same as without it, the last commit of main lists a fresh signing key.
     """
     _check_target(path, commits)
@@ -1248,15 +1248,15 @@ def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7,
         process.feed("fast-import", "--quiet", "--done", f"--export-marks={marks}",
                              repo=path, chunks=gen.chunks())
         oids = _read_marks(marks)
-    key = _operator_key(path, Path(keygen)) if keygen else None
-    signers = _allow_operator(path, key, gen.clock) if key else ""
+    key = operator_key(path, Path(keygen)) if keygen else None
+    signers = allow_operator(path, key, gen.clock) if key else ""
     if not bare:
         # The repository is new, so checking out main here cannot clobber anybody's work.
         process.run("reset", "--hard", "--quiet", repo=path)
     info = gen.info(path, oids)
     if key is None:
         return info
-    return replace(info, commits=info.commits + 1, operator=_add_operator(path, key, signers))
+    return replace(info, commits=info.commits + 1, operator=add_operator(path, key, signers))
 
 
 # The operator of `git batch demo`: a key of its own, never the user's.
@@ -1270,7 +1270,7 @@ def _git_dir(path: Path) -> Path:
     return Path(process.run("rev-parse", "--absolute-git-dir", repo=path).text.strip())
 
 
-def _operator_key(path: Path, keygen: Path) -> Path:
+def operator_key(path: Path, keygen: Path) -> Path:
     """A fresh ed25519 key in <git dir>/git-batch-demo/: sample data, not in the working tree."""
     home = _git_dir(path) / OPERATOR_DIR
     home.mkdir(mode=0o700)
@@ -1285,7 +1285,7 @@ def _operator_key(path: Path, keygen: Path) -> Path:
     return key
 
 
-def _allow_operator(path: Path, key: Path, after: datetime) -> str:
+def allow_operator(path: Path, key: Path, after: datetime) -> str:
     """One commit on main by a registry admin listing the operator's key; its id."""
     public = key.with_suffix(".pub").read_text(encoding="ascii").split()
     listed = f"{OPERATOR[1]} {public[0]} {public[1]}\n".encode()
@@ -1308,7 +1308,7 @@ def _allow_operator(path: Path, key: Path, after: datetime) -> str:
     return process.run("rev-parse", "--verify", _MAIN_REF, repo=path).text.strip()
 
 
-def _add_operator(path: Path, key: Path, signers: str) -> DemoOperator:
+def add_operator(path: Path, key: Path, signers: str) -> DemoOperator:
     """Sign as the operator in this repository, publish main to a bare `origin` inside the git
     dir, and create the ops branch there (`git batch ops init --push origin`)."""
     for name, value in (("user.name", OPERATOR[0]), ("user.email", OPERATOR[1]),
