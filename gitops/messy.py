@@ -1594,3 +1594,38 @@ def generate(path: Path, *, commits: int = DEFAULT_COMMITS, seed: int = 7, bare:
     if key is None:
         return info
     return replace(info, commits=info.commits + 1, operator=add_operator(path, key, signers))
+
+
+def describe(info: MessyInfo) -> str:
+    """A human summary of a messy registry: what it holds, and batches worth a look."""
+    found = counts(info)
+    lines = [f"Created a messy registry in {info.path}: branch {info.base}, "
+             f"{info.commits} commits, {len(info.batches)} batches, "
+             f"{len(info.pulls)} pull request refs.", "", "What it holds:"]
+    lines += [f"  {what:<40} {n:>6}" for what, n in found.items() if n]
+
+    def first(pick: Callable[[MessyBatch], bool]) -> str | None:
+        return next((b.batch_id for b in reversed(info.batches) if pick(b)), None)
+
+    tries = [
+        ("a custom-subject squash of a fixed-up pull request",
+         first(lambda b: b.landing_form == "squash-custom" and bool(b.fixups)), "show"),
+        ("a batch that landed in several squashes", first(lambda b: b.landing_form == "split"),
+         "show"),
+        ("a batch whose files a migration edited later",
+         first(lambda b: bool(b.mechanical_edits) and not b.protected), "revert"),
+        ("a batch other people's recipes depend on",
+         first(lambda b: len(b.dependents_outside) >= 10), "revert"),
+        ("a batch that shares a landing with another", first(lambda b: bool(b.ambiguous)),
+         "show"),
+    ]
+    lines += ["", "Try next:", f"  cd {info.path}", "  git batch list"]
+    for what, batch_id, verb in tries:
+        if batch_id is not None:
+            command = (f"git batch show {batch_id}" if verb == "show"
+                       else f"git batch revert {batch_id} --dry-run")
+            lines.append(f"  {command:<50} # {what}")
+    latest = info.batches[-1].batch_id if info.batches else None
+    if latest is not None:
+        lines.append(f"  git batch inflight {latest:<31} # duplicates, a missing object")
+    return "\n".join(lines) + "\n"

@@ -7,9 +7,9 @@ text, and decides from exit codes and -z output rather than from git's prose (ST
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from gitops.errors import GitFailed
 from gitops.git.process import ANY_EXIT, ZERO_OID, GitResult, Oid, StrPath, git_env, run
@@ -404,6 +404,36 @@ def diff_trees(repo: StrPath, pairs: Iterable[tuple[str, str]]
         else:
             i += 1
     return out
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def readable_parts(items: Sequence[T], run_all: Callable[[list[T]], R]
+                   ) -> tuple[list[tuple[list[T], R]], dict[T, str]]:
+    """run_all(items); when git fails, run_all on halves, recursively, until the items git
+    cannot read (a commit, tree or blob missing from a mirror) stand alone. Returns the parts
+    that ran with their results, and each item that failed alone with git's message. When
+    several items all fail, git is failing, not a mirror: the first error is raised."""
+    done, failed = _split(list(items), run_all)
+    if not done and len(items) > 1:
+        run_all([items[0]])  # fails again: raise git's own error
+    return done, failed
+
+
+def _split(items: list[T], run_all: Callable[[list[T]], R]
+           ) -> tuple[list[tuple[list[T], R]], dict[T, str]]:
+    try:
+        return [(items, run_all(items))], {}
+    except GitFailed as exc:
+        if len(items) == 1:
+            lines = exc.stderr.decode("utf-8", "replace").strip().splitlines()
+            return [], {items[0]: lines[-1] if lines else f"git exited with {exc.returncode}"}
+        half = len(items) // 2
+        done, failed = _split(items[:half], run_all)
+        more, failed_more = _split(items[half:], run_all)
+        return done + more, {**failed, **failed_more}
 
 
 def config_values(repo: StrPath, keys: Iterable[str]) -> dict[str, str]:

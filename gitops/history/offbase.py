@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from gitops.config import Config, glob_to_regex, pull_ref_regex
-from gitops.errors import GitFailed
 from gitops.git import plumbing, process
 from gitops.git.process import ZERO_OID
 from gitops.git.repository import RepoInfo
@@ -54,11 +53,18 @@ def read_offbase(repo: RepoInfo, cfg: Config, base_tip: str, refs: Mapping[str, 
             carried[rec.info.oid] = tuple(dict.fromkeys(b for b, _s, _d in c.members))
             for batch_id in carried[rec.info.oid]:
                 ecos.setdefault(batch_id, set()).update(c.ecosystems)
-    for oid, batch_ids in ids_from_files(repo, cfg, [o for o in graph if o not in carried]):
+    named, broken = ids_from_files(repo, cfg, [o for o in graph if o not in carried])
+    for oid, batch_ids in named:
         carried[oid] = batch_ids
+    files, broken_diffs = _changes(repo, list(carried))
+    broken |= broken_diffs
+    if broken:  # heads reaching a commit whose tree is missing: left out like the others
+        for head, names in heads.items():
+            if head in graph and head not in bad and _reachable(graph, head) & broken:
+                bad.add(head)
+                unreadable += names
     if not carried:
         return OffBase((), (), {}, {}, tuple(sorted(unreadable)))
-    files = _changes(repo, list(carried))
     regex = pull_ref_regex(cfg)
     offers: list[Offer] = []
     refs_of: dict[str, set[str]] = {}
@@ -103,23 +109,22 @@ def _commits_present(repo: RepoInfo, oids: list[str]) -> set[str]:
 
 def _walk(repo: RepoInfo, base_tip: str, heads: list[str]) -> tuple[list[Record], set[str]]:
     """The commits of heads that are not on the base (messages, parents), and the heads whose
-    history git could not read: a failed walk is split in halves until the culprits stand
-    alone, so one broken ref costs a few more walks, not the answer."""
+    history git could not read (plumbing.readable_parts: one broken ref costs a few more walks,
+    not the answer)."""
     if not heads:
         return [], set()
-    stdin = ("".join(f"{h}\n" for h in heads) + f"^{base_tip}\n").encode()
-    try:
-        data = process.run("log", plumbing.LOG_FORMAT, "-z", "--stdin", repo=repo.path,
-                           stdin=stdin).stdout
-    except GitFailed:
-        if len(heads) == 1:
-            return [], set(heads)
-        half = len(heads) // 2
-        first, bad_first = _walk(repo, base_tip, heads[:half])
-        second, bad_second = _walk(repo, base_tip, heads[half:])
-        seen = {r.info.oid for r in first}
-        return first + [r for r in second if r.info.oid not in seen], bad_first | bad_second
-    return list(parse_log(data)), set()
+
+    def walk(part: list[str]) -> list[Record]:
+        stdin = ("".join(f"{h}\n" for h in part) + f"^{base_tip}\n").encode()
+        return list(parse_log(process.run("log", plumbing.LOG_FORMAT, "-z", "--stdin",
+                                          repo=repo.path, stdin=stdin).stdout))
+
+    done, failed = plumbing.readable_parts(heads, walk)
+    records: dict[str, Record] = {}
+    for _part, found in done:
+        for rec in found:
+            records.setdefault(rec.info.oid, rec)
+    return list(records.values()), set(failed)
 
 
 def _reachable(graph: Mapping[str, Record], head: str) -> set[str]:
@@ -135,17 +140,27 @@ def _reachable(graph: Mapping[str, Record], head: str) -> set[str]:
     return out
 
 
-def _changes(repo: RepoInfo, oids: list[str]) -> dict[str, dict[str, str | None]]:
+def _changes(repo: RepoInfo, oids: list[str]
+             ) -> tuple[dict[str, dict[str, str | None]], set[str]]:
     """commit -> the paths it changes and their blobs after it (None: deleted), against its
     first parent; one `git log --no-walk` over the batch commits. Paths outside the managed
-    ones count too: a landing brings them along, and show lists them as outside."""
-    data = process.run("log", "--no-walk=unsorted", "--stdin", plumbing.LOG_FORMAT,
-                       *plumbing.LOG_DIFF, repo=repo.path,
-                       stdin=("".join(f"{o}\n" for o in oids)).encode()).stdout
+    ones count too: a landing brings them along, and show lists them as outside. Also the
+    commits whose trees git cannot read."""
+
+    def diff(part: list[str]) -> bytes:
+        return process.run("log", "--no-walk=unsorted", "--stdin", plumbing.LOG_FORMAT,
+                           *plumbing.LOG_DIFF, repo=repo.path,
+                           stdin=("".join(f"{o}\n" for o in part)).encode()).stdout
+
+    if not oids:
+        return {}, set()
+    done, failed = plumbing.readable_parts(oids, diff)
     out: dict[str, dict[str, str | None]] = {}
-    for rec in parse_log(data):
-        out[rec.info.oid] = {c.path: new_blob(c.raw) for c in rec.changes if c.raw is not None}
-    return out
+    for _part, data in done:
+        for rec in parse_log(data):
+            out[rec.info.oid] = {c.path: new_blob(c.raw) for c in rec.changes
+                                 if c.raw is not None}
+    return out, set(failed)
 
 
 def new_blob(raw: bytes) -> str | None:
@@ -173,16 +188,22 @@ def _blobs_at(repo: RepoInfo, where: list[tuple[str, str]]) -> dict[tuple[str, s
 
 
 def ids_from_files(repo: RepoInfo, cfg: Config, oids: list[str]
-                   ) -> list[tuple[str, tuple[str, ...]]]:
+                   ) -> tuple[list[tuple[str, tuple[str, ...]]], set[str]]:
     """(commit, batch ids) for the commits of oids that add a file matching one of
     batch.id_files whose JSON lines name a batch (a run record the pipeline committed with the
-    batch)."""
+    batch); and the commits whose trees git cannot read."""
     if not cfg.batch.id_files or not oids:
-        return []
+        return [], set()
     globs = [f":(glob){f.glob}" for f in cfg.batch.id_files]
-    data = process.run("log", "--no-walk=unsorted", "--stdin", "--diff-filter=A", "--raw",
-                       "--no-abbrev", "-z", "--no-renames", "--format=%x1e%H", "--", *globs,
-                       repo=repo.path, stdin="".join(f"{o}\n" for o in oids).encode()).stdout
+
+    def added_files(part: list[str]) -> bytes:
+        return process.run("log", "--no-walk=unsorted", "--stdin", "--diff-filter=A", "--raw",
+                           "--no-abbrev", "-z", "--no-renames", "--format=%x1e%H", "--", *globs,
+                           repo=repo.path, stdin="".join(f"{o}\n" for o in part).encode()
+                           ).stdout
+
+    done, failed = plumbing.readable_parts(oids, added_files)
+    data = b"".join(found for _part, found in done)
     added: list[tuple[str, str]] = []  # (commit, blob)
     for record in data.split(b"\x1e")[1:]:
         tokens = record.split(b"\0")
@@ -195,7 +216,8 @@ def ids_from_files(repo: RepoInfo, cfg: Config, oids: list[str]
     by_commit: dict[str, list[str]] = {}
     for (commit, _blob), ids in zip(added, ids_in_blobs(repo, cfg, added), strict=True):
         by_commit.setdefault(commit, []).extend(ids)
-    return [(c, tuple(dict.fromkeys(ids))) for c, ids in sorted(by_commit.items()) if ids]
+    return ([(c, tuple(dict.fromkeys(ids))) for c, ids in sorted(by_commit.items()) if ids],
+            set(failed))
 
 
 def is_id_file(cfg: Config, path: str) -> bool:

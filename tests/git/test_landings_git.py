@@ -143,12 +143,20 @@ def test_equal_matches_are_ambiguous_and_shown(repo: Repo) -> None:
     assert [c.path for m in r.members for c in m.changes] == ["recipes/c.toml"]
 
 
-def test_a_ref_with_a_missing_object_is_left_out_not_fatal(repo: Repo) -> None:
+@pytest.mark.parametrize("missing", ["parent", "tree"])
+def test_a_ref_with_a_missing_object_is_left_out_not_fatal(make_repo: Callable[..., Repo],
+                                                            missing: str) -> None:
+    repo = make_repo()  # with id files: the commits of every ref are diffed, not only batches'
+    repo.write(".git-batch.toml",
+               '[batch]\nid_files = [{ glob = "data/*.jsonl", field = "batch_id" }]\n')
+    repo.commit("config\n")
     pr(repo, 12, [(bot("add", B1), {"recipes/a.toml": "a\n"})])
     squash(repo, 12, "land")
-    tree = repo.head("HEAD^{tree}")
+    tree, parent = repo.head("HEAD^{tree}"), repo.head()
+    header = (f"tree {tree}\nparent {'1' * 40}\n" if missing == "parent"
+              else f"tree {'2' * 40}\nparent {parent}\n")
     broken = repo.git("hash-object", "-t", "commit", "--literally", "-w", "--stdin",
-                      stdin=f"tree {tree}\nparent {'1' * 40}\nauthor a <a@b> 1 +0000\n"
+                      stdin=f"{header}author a <a@b> 1 +0000\n"
                             f"committer a <a@b> 1 +0000\n\nbroken\n").strip()
     repo.git("update-ref", "refs/pull/99/head", broken)
     assert [m.detail for m in show(repo, B1).members] == ["refs/pull/12/head"]

@@ -152,3 +152,23 @@ def test_replace_refs_are_never_read(make_repo: Callable[..., Repo]) -> None:
     r.git("replace", head, fake)
     assert r.git("log", "-1", "--format=%s").strip() == "forged"
     assert process.run("log", "-1", "--format=%s", repo=r.path).text.strip() == "initial"
+
+
+def test_readable_parts_isolates_the_items_git_cannot_read(make_repo: Callable[..., Repo]
+                                                           ) -> None:
+    repo = make_repo()
+    good = [repo.commit(f"c{i}\n", {f"f{i}": f"{i}\n"}) for i in range(5)]
+    missing = ["1" * 40, "2" * 40]
+    items = [good[0], missing[0], *good[1:4], missing[1], good[4]]
+
+    def show(part: list[str]) -> list[str]:
+        out = process.run("show", "-s", "--format=%H", *part, repo=repo.path).text.split()
+        assert len(out) == len(part)
+        return out
+
+    done, failed = plumbing.readable_parts(items, show)
+    assert sorted(failed) == missing and all(failed.values())
+    assert sorted(oid for _part, found in done for oid in found) == sorted(good)
+    assert len(done) < len(good)  # the readable ones run together, not one by one
+    with pytest.raises(GitFailed):  # everything failing is git failing: its error surfaces
+        plumbing.readable_parts(missing, show)
