@@ -38,6 +38,16 @@ class RepositoryError(GitopsError):
     summary = "not a git repository, a missing base branch, or a shallow clone"
 
 
+class MissingObject(RepositoryError):
+    """An object the command must read is not in the repository (a mirror that lost it)."""
+
+    def __init__(self, oid: str) -> None:
+        super().__init__(f"object {oid} is missing from the repository.",
+                         hint="fetch it again from a complete clone, or run 'git fsck' to see "
+                              "what else is missing")
+        self.oid = oid
+
+
 class UnknownBatch(GitopsError):
     exit_code = 7
     summary = "no commit reachable from the base branch carries this batch id"

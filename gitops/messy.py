@@ -1625,7 +1625,7 @@ def describe(info: MessyInfo) -> str:
             command = (f"git batch show {batch_id}" if verb == "show"
                        else f"git batch revert {batch_id} --dry-run")
             lines.append(f"  {command:<50} # {what}")
-    latest = info.batches[-1].batch_id if info.batches else None
+    latest = first(lambda b: bool(b.landings))
     if latest is not None:
         lines.append(f"  git batch inflight {latest:<31} # duplicates, a missing object")
     return "\n".join(lines) + "\n"

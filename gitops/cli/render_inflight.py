@@ -50,6 +50,8 @@ def report_json(r: Report) -> dict[str, Any]:
                             for u in v.unreadable],
              "batch_files": list(v.batch_files),
              "batch_ids": list(v.batch_ids),
+             "missing": v.missing,
+             "duplicates": [{"what": d.what, "refs": list(d.refs)} for d in v.duplicates],
              "after_revert_merge": "run" if v.after_merged else "skipped (no overlap)"}
             for v in r.verdicts
         ],
@@ -62,6 +64,8 @@ def report_json(r: Report) -> dict[str, Any]:
 
 
 def _details(v: Verdict) -> list[str]:
+    if v.missing is not None:
+        return [f"cannot be read: {v.missing}"]
     out = [f"carries batch {b}" for b in v.batch_ids]
     out += [f"{c.path} ({c.kind})" for c in v.conflicts]
     out += [f"{b.path} needs {b.missing}" for b in v.breaks]
@@ -69,6 +73,12 @@ def _details(v: Verdict) -> list[str]:
             for u in v.unreadable]
     if v.verdict != "conflict" or not v.conflicts:
         out += [f"edits {p}" for p in v.batch_files]
+    shared: dict[tuple[str, ...], list[str]] = {}
+    for d in v.duplicates:
+        shared.setdefault(d.refs, []).append(d.what)
+    for refs, what in shared.items():
+        listed = ", ".join(what[:3]) + (f" and {len(what) - 3} more" if len(what) > 3 else "")
+        out.append(f"same {listed} as {', '.join(refs)}")
     out += [f"pre-existing: {c.path} ({c.kind})" for c in v.pre_existing]
     return out
 
@@ -133,10 +143,10 @@ def report_text(r: Report) -> str:
     skipped = _skipped_line(r.skipped)
     if skipped:
         lines.append(skipped)
-    hints = {v.verdict: v.hint for v in r.verdicts if v.verdict != "clean"}
+    hints = dict.fromkeys((v.verdict, v.hint) for v in r.verdicts if v.verdict != "clean")
     if hints:
         lines.append("")
-        lines += [f"hint: {name}: {hint}" for name, hint in hints.items()]
+        lines += [f"hint: {name}: {hint}" for name, hint in hints]
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pygit2
 
-from gitops.errors import RepositoryError
+from gitops.errors import MissingObject, RepositoryError
 from gitops.git.process import StrPath
 
 BLOB_MODE = pygit2.GIT_FILEMODE_BLOB
@@ -45,9 +45,23 @@ class Repo:
         except pygit2.GitError as exc:
             raise RepositoryError(f"{path}: cannot open the repository: {exc}.") from None
 
+    def _get(self, oid: str) -> Any:
+        try:
+            return self._r[oid]
+        except KeyError:
+            raise MissingObject(oid) from None
+
+    def _tree(self, commit: str) -> Any:
+        """The root tree of commit; MissingObject when the commit or its tree is absent."""
+        c = self._get(commit)
+        try:
+            return c.peel(pygit2.Tree)
+        except (KeyError, pygit2.GitError):
+            raise MissingObject(str(c.tree_id)) from None
+
     def entry(self, commit: str, path: str) -> tuple[str, int] | None:
         """(blob id, mode) of path in commit's tree, or None when absent or not a file."""
-        tree = self._r[commit].peel(pygit2.Tree)
+        tree = self._tree(commit)
         try:
             obj = tree[path]
         except KeyError:
@@ -57,7 +71,7 @@ class Repo:
         return str(obj.id), int(obj.filemode)
 
     def entries(self, commit: str, paths: Iterable[str]) -> dict[str, tuple[str, int] | None]:
-        tree = self._r[commit].peel(pygit2.Tree)
+        tree = self._tree(commit)
         out: dict[str, tuple[str, int] | None] = {}
         for path in paths:
             try:
@@ -70,14 +84,14 @@ class Repo:
         return out
 
     def first_parent(self, commit: str) -> str | None:
-        parents = self._r[commit].parent_ids
+        parents = self._get(commit).parent_ids
         return str(parents[0]) if parents else None
 
     def tree_of(self, commit: str) -> str:
-        return str(self._r[commit].peel(pygit2.Tree).id)
+        return str(self._tree(commit).id)
 
     def blob(self, oid: str) -> bytes:
-        data: bytes = self._r[oid].data
+        data: bytes = self._get(oid).data
         return data
 
     def write_blob(self, data: bytes) -> str:
@@ -145,7 +159,7 @@ class Repo:
 
     def is_dir(self, commit: str, path: str) -> bool:
         """Whether path names a directory (a tree) in commit."""
-        tree = self._r[commit].peel(pygit2.Tree)
+        tree = self._tree(commit)
         try:
             obj = tree[path]
         except KeyError:
@@ -155,10 +169,10 @@ class Repo:
     def read_commit(self, commit: str) -> tuple[list[str], int, str]:
         """(parent ids, author time, message) of commit; the message decoded as git log -z
         output is elsewhere (UTF-8, undecodable bytes kept as surrogates)."""
-        c = self._r[commit]
+        c = self._get(commit)
         message = c.raw_message.decode("utf-8", "surrogateescape")
         return [str(p) for p in c.parent_ids], int(c.author.time), message
 
     def commit_time(self, commit: str) -> int:
         """Committer time of commit, seconds since the epoch."""
-        return int(self._r[commit].commit_time)
+        return int(self._get(commit).commit_time)

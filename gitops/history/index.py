@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 from binascii import unhexlify
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -362,6 +362,21 @@ class Index:
                 f"WHERE c.seq IN ({marks})", chunk,
             ):
                 out[seq] = out.get(seq, 0) + is_managed(path)
+        return out
+
+    def brought(self, wanted: Mapping[str, str | None], after_seq: int) -> set[str]:
+        """The paths of wanted (path -> blob, None: deleted) that a first-parent commit of the
+        base after after_seq brought to that blob (or deleted): content that landed."""
+        out: set[str] = set()
+        for chunk in _chunks(sorted(wanted)):
+            marks = ",".join("?" * len(chunk))
+            for path, new_oid in self.conn.execute(
+                f"SELECT p.path, c.new_oid FROM changes c JOIN paths p ON p.id = c.path_id "  # noqa: S608
+                f"WHERE p.path IN ({marks}) AND c.seq > ?", (*chunk, after_seq),
+            ):
+                blob = wanted[path]
+                if (new_oid.hex() if new_oid else None) == blob:
+                    out.add(path)
         return out
 
     def has_commit(self, oid: str) -> bool:

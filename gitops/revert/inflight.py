@@ -47,7 +47,7 @@ from typing import Literal, NamedTuple
 from gitops import config, recipes
 from gitops.config import Config, pull_ref_regex
 from gitops.context import Context
-from gitops.errors import ConfigError, GitopsError, RepositoryError, UsageError
+from gitops.errors import ConfigError, GitopsError, MissingObject, RepositoryError, UsageError
 from gitops.git import plumbing, process
 from gitops.git.objects import Repo
 from gitops.git.plumbing import MergeResult, RefTip
@@ -62,9 +62,10 @@ SAME_BATCH = "same-batch"
 CONFLICT = "conflict"
 DEPENDENCY_BREAK = "dependency-break"
 UNREADABLE = "unreadable"
+DUPLICATE = "duplicate"
 TOUCHES = "touches-batch-files"
 CLEAN = "clean"
-VERDICTS = (SAME_BATCH, CONFLICT, DEPENDENCY_BREAK, UNREADABLE, TOUCHES, CLEAN)
+VERDICTS = (SAME_BATCH, CONFLICT, DEPENDENCY_BREAK, UNREADABLE, DUPLICATE, TOUCHES, CLEAN)
 # The verdicts that make `inflight` exit non-zero (InflightBreaks), so CI can gate on them.
 BLOCKING = frozenset({SAME_BATCH, CONFLICT, DEPENDENCY_BREAK})
 
@@ -75,10 +76,16 @@ HINTS = {
                       "recipe (revert --only the rest)",
     UNREADABLE: "a recipe on it does not parse, so its dependencies were not checked: fix the "
                 "TOML at the line shown",
+    DUPLICATE: "other open branches add or change the same recipes, or carry the same batch: "
+               "keep one of them, close the others",
     TOUCHES: "it edits files of the reverted batch: check the edit still makes sense after the "
              "revert",
     CLEAN: "nothing to do",
 }
+# An unreadable branch whose objects are missing needs another fix than a recipe that does not
+# parse.
+MISSING_HINT = ("objects of it are missing from this repository (a mirror that lost them), so "
+                "it was not checked: fetch it again from a complete clone")
 
 
 # -- pure: facts of one branch -> verdict ------------------------------------------------------
@@ -101,6 +108,11 @@ class Unreadable(NamedTuple):
     message: str
 
 
+class Duplicate(NamedTuple):
+    what: str  # a managed path, or "batch ID"
+    refs: tuple[str, ...]  # the other open branches (their first ref) that add or change it too
+
+
 class BranchFacts(NamedTuple):
     """Everything the verdict needs to know about one branch (one commit, several refs)."""
 
@@ -113,6 +125,8 @@ class BranchFacts(NamedTuple):
     breaks: tuple[Break, ...] = ()
     unreadable: tuple[Unreadable, ...] = ()
     after_merged: bool = True  # False: the pre-filter proved `after` equals `before`
+    missing: str | None = None  # what git could not read of it: nothing else is known
+    duplicates: tuple[Duplicate, ...] = ()
 
 
 class Verdict(NamedTuple):
@@ -127,6 +141,8 @@ class Verdict(NamedTuple):
     batch_files: tuple[str, ...]  # files of the reverted batch the branch changes
     batch_ids: tuple[str, ...]  # reverted batch ids the branch carries
     after_merged: bool
+    missing: str | None = None
+    duplicates: tuple[Duplicate, ...] = ()
 
     @property
     def blocking(self) -> bool:
@@ -139,6 +155,10 @@ def judge(facts: BranchFacts, batch_ids: Iterable[str], batch_files: Iterable[st
     A conflict is the revert's doing only on a path that does not conflict without the revert;
     the branch's conflicts with the base as it is are reported as pre-existing whatever happens.
     """
+    if facts.missing is not None:
+        return Verdict(refs=facts.refs, tip=facts.tip, verdict=UNREADABLE, hint=MISSING_HINT,
+                       conflicts=(), pre_existing=(), breaks=(), unreadable=(), batch_files=(),
+                       batch_ids=(), after_merged=False, missing=facts.missing)
     carried = tuple(sorted(set(facts.batch_ids) & set(batch_ids)))
     before_paths = {c.path for c in facts.before}
     caused = tuple(sorted((c for c in facts.after if c.path not in before_paths),
@@ -152,6 +172,8 @@ def judge(facts: BranchFacts, batch_ids: Iterable[str], batch_files: Iterable[st
         verdict = DEPENDENCY_BREAK
     elif facts.unreadable:
         verdict = UNREADABLE
+    elif facts.duplicates:
+        verdict = DUPLICATE
     elif touched:
         verdict = TOUCHES
     else:
@@ -160,8 +182,38 @@ def judge(facts: BranchFacts, batch_ids: Iterable[str], batch_files: Iterable[st
         refs=facts.refs, tip=facts.tip, verdict=verdict, hint=HINTS[verdict],
         conflicts=caused, pre_existing=tuple(sorted(facts.before, key=lambda c: c.path)),
         breaks=facts.breaks, unreadable=facts.unreadable, batch_files=touched,
-        batch_ids=carried, after_merged=facts.after_merged,
+        batch_ids=carried, after_merged=facts.after_merged, duplicates=facts.duplicates,
     )
+
+
+class Open(NamedTuple):
+    """An open branch as duplicates() sees it."""
+
+    refs: tuple[str, ...]
+    commits: frozenset[str]  # its own commits (not on the base)
+    batch_ids: tuple[str, ...]
+    paths: tuple[str, ...]  # managed paths it adds or changes
+
+
+def duplicates(branches: Iterable[Open]) -> dict[tuple[str, ...], tuple[Duplicate, ...]]:
+    """refs -> what that branch shares with other open branches: a managed path both add or
+    change, a batch id both carry. A branch whose own commits all belong to another one (an
+    older push of it, the batch branch under a stacked pull request) is not a duplicate of it."""
+    listed = list(branches)
+    by_key: dict[str, list[Open]] = {}
+    for b in listed:
+        for key in (*b.paths, *(f"batch {i}" for i in b.batch_ids)):
+            by_key.setdefault(key, []).append(b)
+    out: dict[tuple[str, ...], list[Duplicate]] = {}
+    for key, holders in sorted(by_key.items()):
+        if len(holders) < 2:
+            continue
+        for b in holders:
+            others = tuple(o.refs[0] for o in holders if o is not b
+                           and not o.commits <= b.commits and not b.commits <= o.commits)
+            if others:
+                out.setdefault(b.refs, []).append(Duplicate(key, others))
+    return {refs: tuple(d) for refs, d in out.items()}
 
 
 def sort_verdicts(verdicts: Iterable[Verdict]) -> tuple[Verdict, ...]:
@@ -379,6 +431,7 @@ class _Own(NamedTuple):
     boundary: tuple[str, ...]  # base commits they have as parents: merge base candidates
     open_since: int
     commits: int
+    oids: frozenset[str] = frozenset()  # the commits themselves
 
 
 class _OnBase:
@@ -398,28 +451,35 @@ class _OnBase:
         return self._known[oid]
 
 
-def _walk(ctx: Context, repo: Repo, on_base: _OnBase, tips: Iterable[str]) -> dict[str, _Own]:
-    """Own commits of every tip, read until they reach the base's history."""
+def _walk(ctx: Context, repo: Repo, on_base: _OnBase, tips: Iterable[str]
+          ) -> tuple[dict[str, _Own], dict[str, str]]:
+    """Own commits of every tip, read until they reach the base's history; and the tips whose
+    history git cannot read, with what is missing."""
     classifier = log.Classifier(ctx.config)
     read: dict[str, tuple[list[str], int, log.Classified | None]] = {}
     out: dict[str, _Own] = {}
+    missing: dict[str, str] = {}
     for tip in dict.fromkeys(tips):
         seen: set[str] = set()
         boundary: set[str] = set()
         stack = [tip]
-        while stack:
-            oid = stack.pop()
-            if oid in seen or oid in boundary:
-                continue
-            if oid in on_base:
-                boundary.add(oid)
-                continue
-            seen.add(oid)
-            if oid not in read:
-                parents, when, message = repo.read_commit(oid)
-                subject = message.split("\n", 1)[0].strip()
-                read[oid] = (parents, when, classifier.classify(message, subject))
-            stack.extend(read[oid][0])
+        try:
+            while stack:
+                oid = stack.pop()
+                if oid in seen or oid in boundary:
+                    continue
+                if oid in on_base:
+                    boundary.add(oid)
+                    continue
+                seen.add(oid)
+                if oid not in read:
+                    parents, when, message = repo.read_commit(oid)
+                    subject = message.split("\n", 1)[0].strip()
+                    read[oid] = (parents, when, classifier.classify(message, subject))
+                stack.extend(read[oid][0])
+        except MissingObject as exc:
+            missing[tip] = f"commit {exc.oid} is missing"
+            continue
         ids: set[str] = set()
         events: dict[str, set[str]] = {"revert": set(), "reapply": set()}
         for oid in seen:
@@ -430,8 +490,8 @@ def _walk(ctx: Context, repo: Repo, on_base: _OnBase, tips: Iterable[str]) -> di
                     events[kind].add(b)
         out[tip] = _Own(tuple(sorted(ids)), tuple(sorted(events["revert"])),
                         tuple(sorted(events["reapply"])), tuple(sorted(boundary)),
-                        min((read[o][1] for o in seen), default=0), len(seen))
-    return out
+                        min((read[o][1] for o in seen), default=0), len(seen), frozenset(seen))
+    return out, missing
 
 
 def _is_branch(name: str, branch: str) -> bool:
@@ -668,12 +728,11 @@ def _branch_revert(ctx: Context, name: str) -> _Revert:
     return _Revert(subject, tgt, _short_branch(full), tip, tuple(notes))
 
 
-def _merge_bases(ctx: Context, selection: Selection, own: Mapping[str, _Own]
-                 ) -> dict[str, list[str]]:
+def _merge_bases(ctx: Context, own: Mapping[str, _Own]) -> dict[str, list[str]]:
     """tip -> its merge bases with the base: the base commits its own commits have as parents,
     those no other one of them reaches. Tips without any share no history with the base."""
     out: dict[str, list[str]] = {}
-    for tip in selection.groups:
+    for tip in own:
         boundary = list(own[tip].boundary)
         if len(boundary) == 1:
             out[tip] = boundary
@@ -683,12 +742,34 @@ def _merge_bases(ctx: Context, selection: Selection, own: Mapping[str, _Own]
 
 
 def _diffs(ctx: Context, repo: Repo, pairs: Iterable[tuple[str, str]]
-           ) -> dict[tuple[str, str], dict[str, str]]:
-    """(old commit, new commit) -> {path: status} for every pair, one `git diff-tree`."""
-    wanted = list(dict.fromkeys(pairs))
-    trees = {c: repo.tree_of(c) for pair in wanted for c in pair}
-    found = plumbing.diff_trees(ctx.repo.path, [(trees[a], trees[b]) for a, b in wanted])
-    return {(a, b): found[trees[a], trees[b]] for a, b in wanted}
+           ) -> tuple[dict[tuple[str, str], dict[str, str]], dict[tuple[str, str], str]]:
+    """(old commit, new commit) -> {path: status} for every pair, one `git diff-tree` (more
+    only when objects are missing); and the pairs git cannot read, with what is missing."""
+    trees: dict[str, str] = {}
+    failed: dict[tuple[str, str], str] = {}
+    wanted = []
+    for a, b in dict.fromkeys(pairs):
+        try:
+            for c in (a, b):
+                if c not in trees:
+                    trees[c] = repo.tree_of(c)
+        except MissingObject as exc:
+            failed[a, b] = f"object {exc.oid} is missing"
+            continue
+        wanted.append((trees[a], trees[b]))
+    done, unread = plumbing.readable_parts(
+        wanted, lambda part: plumbing.diff_trees(ctx.repo.path, part))
+    found = {pair: paths for _part, result in done for pair, paths in result.items()}
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for a, b in dict.fromkeys(pairs):
+        if (a, b) in failed:
+            continue
+        key = (trees[a], trees[b])
+        if key in unread:
+            failed[a, b] = unread[key]
+        else:
+            out[a, b] = found[key]
+    return out, failed
 
 
 class _Pending(NamedTuple):
@@ -698,6 +779,7 @@ class _Pending(NamedTuple):
     refs: tuple[str, ...]
     changed: dict[str, str]
     run_after: bool
+    first_pair: int  # its merges' position in the merge-tree input
 
 
 class _StandIns:
@@ -735,6 +817,81 @@ class _StandIns:
                                       f"git-batch: stand-in for {commit}\n", when)
 
 
+class _Branches(NamedTuple):
+    """The open branches of a selection, read."""
+
+    own: dict[str, _Own]  # tip -> its own commits
+    bases: dict[str, list[str]]  # tip -> its merge bases with the base
+    changed: dict[str, dict[str, str]]  # tip -> {path: status} since its merge base(s)
+    missing: dict[str, str]  # tip -> what git cannot read of it
+    skipped: list[Skipped]  # no common history with the base; changes landed on the base
+
+
+def _read_branches(ctx: Context, repo: Repo, idx: Index, on_base: _OnBase,
+                   selection: Selection, *, extra: Iterable[str] = ()) -> _Branches:
+    """Own commits, merge bases and changes of every selected tip (and extra tips); tips whose
+    changes all landed on the base (a squash, a cherry-pick: any first-parent commit after the
+    merge base bringing each path to the tip's blob) are left out like merged ones."""
+    own, missing = _walk(ctx, repo, on_base, [*selection.groups, *extra])
+    bases = _merge_bases(ctx, own)
+    diffs, unread = _diffs(ctx, repo, [(m, tip) for tip, ms in bases.items() for m in ms])
+    for (_m, tip), what in unread.items():
+        missing.setdefault(tip, what)
+    changed: dict[str, dict[str, str]] = {}
+    skipped: list[Skipped] = []
+    for tip, refs in selection.groups.items():
+        if tip in missing:
+            continue
+        if tip not in bases:
+            skipped.append(Skipped(refs, "no common history with the base"))
+            continue
+        changed[tip] = {}
+        for merge_base in bases[tip]:
+            changed[tip].update(diffs[merge_base, tip])
+    seqs = idx.seqs(m for ms in bases.values() for m in ms)
+    for tip, paths in list(changed.items()):
+        try:
+            at_tip = repo.entries(tip, sorted(paths))
+        except MissingObject as exc:
+            missing[tip] = f"object {exc.oid} is missing"
+            del changed[tip]
+            continue
+        wanted = {p: e[0] if e else None for p, e in at_tip.items()}
+        since = min(seqs.get(m, 0) for m in bases[tip])
+        if wanted and idx.brought(wanted, since) == set(wanted):
+            skipped.append(Skipped(selection.groups[tip], "its changes landed on the base"))
+            del changed[tip]
+    return _Branches(own, bases, changed, missing, skipped)
+
+
+def _duplicates(cfg: Config, selection: Selection, branches: _Branches, tips: Iterable[str]
+                ) -> dict[tuple[str, ...], tuple[Duplicate, ...]]:
+    return duplicates(
+        Open(selection.groups[tip], branches.own[tip].oids, branches.own[tip].batch_ids,
+             tuple(p for p, status in branches.changed[tip].items()
+                   if status in "AMT" and cfg.is_managed(p)))
+        for tip in tips)
+
+
+def _by_reason(skipped: Iterable[Skipped]) -> tuple[Skipped, ...]:
+    """One entry per reason, its refs together (sorted as select_refs sorts them)."""
+    refs: dict[str, list[str]] = {}
+    for s in skipped:
+        refs.setdefault(s.reason, []).extend(s.refs)
+    return tuple(Skipped(tuple(sorted(names, key=_ref_order)), reason)
+                 for reason, names in sorted(refs.items()))
+
+
+def _merge_all(ctx: Context, pairs: list[tuple[str, str]]
+               ) -> tuple[dict[int, MergeResult], dict[int, str]]:
+    """merge-tree for every pair (index -> result), and the pairs git cannot read."""
+    done, failed = plumbing.readable_parts(
+        list(range(len(pairs))),
+        lambda part: plumbing.merge_trees(ctx.repo.path, [pairs[i] for i in part]))
+    results = {i: r for part, found in done for i, r in zip(part, found, strict=True)}
+    return results, failed
+
+
 def check(ctx: Context, *, batch_id: str | None = None, revert_branch: str | None = None,
           prefilter: bool = True, stand_ins: bool = True) -> Report:
     """Every in-flight branch's verdict against the revert of batch_id (or revert_branch).
@@ -759,17 +916,20 @@ def check(ctx: Context, *, batch_id: str | None = None, revert_branch: str | Non
         excluded = _excluder(ctx, subject.base_ref, rev.branch, rev.tip)
         on_base = _OnBase(idx)
         selection = _select(ctx, on_base, excluded, _squashed_pulls(ctx, idx))
-        own = _walk(ctx, repo, on_base, [*selection.groups, *([rev.tip] if rev.tip else [])])
+        branches = _read_branches(ctx, repo, idx, on_base, selection,
+                                  extra=[rev.tip] if rev.tip else [])
+        own = branches.own
         batch_ids = subject.batch_ids
         if rev.tip is not None:
+            if rev.tip in branches.missing:
+                raise RepositoryError(f"the revert branch {rev.branch} cannot be read: "
+                                      f"{branches.missing[rev.tip]}.",
+                                      hint="fetch it again from a complete clone")
             batch_ids = own[rev.tip].reverts
             if not batch_ids and after != base:
                 notes.append("the revert branch carries no Reverts-Batch trailer: same-batch is "
                              "not checked, and the batch's files are the files it changes.")
-        bases = _merge_bases(ctx, selection, own)
-        diffs = _diffs(ctx, repo, [(base, after), *((m, tip) for tip, ms in bases.items()
-                                                    for m in ms)])
-        revert_paths = set(diffs[base, after])
+        (revert_paths,) = [set(d) for d in _diffs(ctx, repo, [(base, after)])[0].values()]
         batch_files: set[str] = set()
         for bid in batch_ids:
             report = idx.report(bid, ctx.config.is_managed)
@@ -784,67 +944,82 @@ def check(ctx: Context, *, batch_id: str | None = None, revert_branch: str | Non
     trees = _Trees(repo)
     flipped = {d for p in revert_paths for d in _dirs_above(p)
                if trees.is_dir(base, d) != trees.is_dir(after, d)}
-    skipped = list(selection.skipped)
+    skipped = [*selection.skipped, *branches.skipped]
+    missing = dict(branches.missing)
     stand_in = _StandIns(repo, stand_ins)
     pending: list[_Pending] = []
     pairs: list[tuple[str, str]] = []
-    for tip, refs in selection.groups.items():
-        if tip not in bases:
-            skipped.append(Skipped(refs, "no common history with the base"))
-            continue
+    bases = branches.bases
+    for tip, changed in branches.changed.items():
+        refs = selection.groups[tip]
         if set(own[tip].reverts) & set(batch_ids):
             skipped.append(Skipped(refs, "another revert of the batch"))
             continue
-        changed: dict[str, str] = {}
-        for merge_base in bases[tip]:
-            changed.update(diffs[merge_base, tip])
         if prefilter:
             run_after = _after_merge_needed(trees, base, tip, bases=bases[tip],
                                             changed=changed, revert_paths=revert_paths,
                                             flipped=flipped)
         else:
             run_after = after != base
-        pending.append(_Pending(tip, refs, changed, run_after))
+        pending.append(_Pending(tip, refs, changed, run_after, len(pairs)))
         pairs.append((stand_in(base, bases[tip], tip), tip))
         if run_after:
             pairs.append((stand_in(after, bases[tip], tip), tip))
-    results = iter(plumbing.merge_trees(ctx.repo.path, pairs))
+    results, unread = _merge_all(ctx, pairs)
+    shared = _duplicates(ctx.config, selection, branches, [b.tip for b in pending])
     cache: _RecipeCache = {}
     verdicts = []
     for branch in pending:
-        before = conflicts_of(next(results))
-        after_conflicts = conflicts_of(next(results)) if branch.run_after else before
-        breaks, unreadable = _branch_recipes(ctx, repo, branch.tip, changed=branch.changed,
-                                             removed=removed, cache=cache)
+        at = branch.first_pair
+        if at in unread or at + 1 in unread:
+            missing[branch.tip] = unread.get(at) or unread[at + 1]
+            continue
+        before = conflicts_of(results[at])
+        after_conflicts = conflicts_of(results[at + 1]) if branch.run_after else before
+        try:
+            breaks, unreadable = _branch_recipes(ctx, repo, branch.tip, changed=branch.changed,
+                                                 removed=removed, cache=cache)
+        except MissingObject as exc:
+            missing[branch.tip] = f"object {exc.oid} is missing"
+            continue
         carried = (*own[branch.tip].batch_ids, *own[branch.tip].reapplies)
         facts = BranchFacts(branch.refs, branch.tip, carried,
                             tuple(sorted(branch.changed)), before, after_conflicts, breaks,
-                            unreadable, branch.run_after)
+                            unreadable, branch.run_after,
+                            duplicates=shared.get(branch.refs, ()))
         verdicts.append(judge(facts, batch_ids, batch_files))
+    verdicts += [judge(BranchFacts(selection.groups[tip], tip, (), (), (), (), missing=what),
+                       batch_ids, batch_files)
+                 for tip, what in missing.items() if tip in selection.groups]
     subject = Subject(subject.mode, batch_ids, subject.base_ref, base, after, subject.revert_ref,
                       subject.simulated, tuple(sorted(revert_paths)), tuple(sorted(batch_files)),
                       tuple(sorted(removed)))
     return Report(subject, ctx.config.repo.inflight_refs, selection.matched,
-                  sort_verdicts(verdicts), tuple(sorted(skipped, key=lambda s: s.reason)),
-                  tuple(notes), len(pairs))
+                  sort_verdicts(verdicts), _by_reason(skipped), tuple(notes), len(pairs))
 
 
 def stale(ctx: Context, limit: timedelta) -> StaleReport:
-    """Batch branches (their own commits carry a batch id) open longer than limit."""
+    """Batch branches (their own commits carry a batch id) open longer than limit; branches
+    whose changes landed on the base are not open."""
     tgt = query.target(ctx)
     base = tgt.want.tip
     idx = query.ensure_index(ctx, tgt, recipes=False)
     assert idx is not None
+    repo = Repo(ctx.repo.path)
     try:
         on_base = _OnBase(idx)
         selection = _select(ctx, on_base, _excluder(ctx, tgt.base_ref, None, None),
                             _squashed_pulls(ctx, idx))
-        own = _walk(ctx, Repo(ctx.repo.path), on_base, selection.groups)
+        branches = _read_branches(ctx, repo, idx, on_base, selection)
     finally:
         idx.close()
-    branches = [StaleBranch(refs, tip, own[tip].batch_ids, own[tip].open_since,
-                            own[tip].commits)
-                for tip, refs in selection.groups.items() if own[tip].boundary]
+    own = branches.own
+    branches_open = [StaleBranch(selection.groups[tip], tip, own[tip].batch_ids,
+                                 own[tip].open_since, own[tip].commits)
+                     for tip in branches.changed]
+    unreadable = [Skipped(selection.groups[tip], f"unreadable: {what}")
+                  for tip, what in branches.missing.items()]
     now = ctx.clock.now()
     return StaleReport(tgt.base_ref, base, ctx.config.repo.inflight_refs, selection.matched,
-                       now, limit, pick_stale(branches, now, limit), selection.skipped)
+                       now, limit, pick_stale(branches_open, now, limit),
+                       _by_reason([*selection.skipped, *branches.skipped, *unreadable]))

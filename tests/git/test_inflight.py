@@ -93,6 +93,8 @@ def test_each_verdict_on_its_own_branch(registry: Repo) -> None:
     branch(r, "curl-top", "main", {"recipes/c/curl.toml": recipe("curl", ("zlib",), version="2.0",
                                                                    extra="# reviewed\n")})
     branch(r, "docs", "main", {"docs/y.md": "y\n"})
+    branch(r, "add-nu", "main", {"recipes/n/nu.toml": recipe("nu")})
+    branch(r, "add-nu-too", "main", {"recipes/n/nu.toml": recipe("nu", version="2")})
     report = check(r)
     got = {ref.removeprefix("refs/heads/"): v.verdict for ref, v in by_ref(report).items()}
     assert got == {
@@ -100,6 +102,8 @@ def test_each_verdict_on_its_own_branch(registry: Repo) -> None:
         "edit-alpha": inflight.CONFLICT,
         "needs-alpha": inflight.DEPENDENCY_BREAK,
         "bad-toml": inflight.UNREADABLE,
+        "add-nu": inflight.DUPLICATE,
+        "add-nu-too": inflight.DUPLICATE,
         "curl-top": inflight.TOUCHES,
         "docs": inflight.CLEAN,
     }
@@ -113,7 +117,9 @@ def test_each_verdict_on_its_own_branch(registry: Repo) -> None:
     assert [(u.path, u.line) for u in bad] == [("recipes/e/eps.toml", 2)]
     assert rows["refs/heads/curl-top"].batch_files == ("recipes/c/curl.toml",)
     # the table is ordered most severe first, each verdict carries its one-line hint
-    assert [v.verdict for v in report.verdicts] == list(inflight.VERDICTS)
+    assert list(dict.fromkeys(v.verdict for v in report.verdicts)) == list(inflight.VERDICTS)
+    assert rows["refs/heads/add-nu"].duplicates == (
+        inflight.Duplicate("recipes/n/nu.toml", ("refs/heads/add-nu-too",)),)
     assert all(v.hint == inflight.HINTS[v.verdict] for v in report.verdicts)
     assert {v.verdict for v in report.blocking} == inflight.BLOCKING
     assert set(report.subject.removed_names) == {"alpha", "alpha-cli", "beta"}
@@ -709,3 +715,112 @@ def test_prefilter_and_stand_ins_give_the_verdicts_of_every_real_merge(tmp_path:
         caused += sum(bool(v.conflicts) for v in full.verdicts)
     # the histories exercise both paths of the pre-filter and revert-caused conflicts
     assert skipped >= 5 and ran >= 5 and caused >= 3, (skipped, ran, caused)
+
+
+# -- the refs real registries have (issue 16) -------------------------------------------------
+
+
+def squash_of(repo: Repo, name: str, subject: str) -> str:
+    """Land branch name on main as one squash commit with a subject of its own."""
+    repo.git("merge", "-q", "--squash", name)
+    return repo.commit(f"{subject}\n")
+
+
+def broken_ref(repo: Repo, ref: str, missing: str) -> str:
+    """A commit on top of main whose parent or tree is absent, as a mirror that lost it has."""
+    tree, parent = repo.head("HEAD^{tree}"), repo.head()
+    header = (f"tree {tree}\nparent {'1' * 40}\n" if missing == "parent"
+              else f"tree {'2' * 40}\nparent {parent}\n")
+    oid = repo.git("hash-object", "-t", "commit", "--literally", "-w", "--stdin",
+                   stdin=f"{header}author a <a@b> 1 +0000\ncommitter a <a@b> 1 +0000\n\nold\n"
+                   ).strip()
+    repo.git("update-ref", ref, oid)
+    return oid
+
+
+@pytest.mark.parametrize("missing", ["parent", "tree"])
+def test_a_ref_with_a_missing_object_is_unreadable_and_the_radar_goes_on(
+        registry: Repo, missing: str) -> None:
+    r = registry
+    tip = broken_ref(r, "refs/pull/9/head", missing)
+    branch(r, "edit-alpha", "main", {"recipes/a/alpha.toml": recipe("alpha", ("zlib",),
+                                                                     extra="#\n")})
+    report = check(r)
+    rows = by_ref(report)
+    lost = rows["refs/pull/9/head"]
+    assert (lost.verdict, lost.tip, lost.hint) == (inflight.UNREADABLE, tip,
+                                                   inflight.MISSING_HINT)
+    assert lost.missing is not None and ("1" * 40 if missing == "parent" else "2" * 40) in \
+        lost.missing
+    assert not lost.blocking
+    assert rows["refs/heads/edit-alpha"].verdict == inflight.CONFLICT  # the others are judged
+    assert "cannot be read: " in render_inflight.report_text(report)
+    doc = render_inflight.report_json(report)
+    assert next(b for b in doc["branches"] if b["tip"] == tip)["missing"] == lost.missing
+    stale = inflight.stale(context(r.path), timedelta(days=1))  # stale goes on too
+    assert any(s.reason.startswith("unreadable: ") for s in stale.skipped)
+
+
+def test_a_pull_request_squashed_under_a_subject_of_its_own_is_not_in_flight(
+        registry: Repo) -> None:
+    r = registry
+    branch(r, "pr5", "main", {"recipes/g/gamma.toml": recipe("gamma")},
+           bot("more", "2026-03-04-001"))
+    r.git("update-ref", "refs/pull/5/head", "pr5")
+    r.git("branch", "-q", "-D", "pr5")
+    squash_of(r, "refs/pull/5/head", "feat(recipes): add batch recipes (1 recipe)")
+    r.commit("later edit of gamma\n", {"recipes/g/gamma.toml": recipe("gamma", version="2")})
+    branch(r, "open", "main", {"recipes/h/eta.toml": recipe("eta")}, bot("open", "2026-03-05-001"))
+    report = check(r)
+    assert "refs/pull/5/head" not in by_ref(report)  # landed, though gamma changed since
+    assert ("refs/pull/5/head",) in [s.refs for s in report.skipped
+                                     if s.reason == "its changes landed on the base"]
+    assert "refs/heads/open" in by_ref(report)
+    now = datetime(2026, 4, 1, tzinfo=UTC)
+    ctx = context(r.path)._replace(clock=FixedClock(now))  # type: ignore[arg-type]
+    assert [b.refs for b in inflight.stale(ctx, timedelta(days=1)).branches] == [
+        ("refs/heads/open",)]
+
+
+def test_a_partly_landed_pull_request_stays_in_flight(registry: Repo) -> None:
+    r = registry
+    branch(r, "pr6", "main", {"recipes/g/gamma.toml": recipe("gamma"),
+                              "recipes/h/eta.toml": recipe("eta")})
+    r.git("checkout", "-q", "pr6", "--", "recipes/g/gamma.toml")
+    r.commit("land gamma only\n")
+    assert by_ref(check(r))["refs/heads/pr6"].verdict == inflight.CLEAN
+
+
+def test_branches_carrying_one_batch_or_adding_one_recipe_are_duplicates(
+        registry: Repo) -> None:
+    r = registry
+    retry = "2026-03-09-001"
+    branch(r, f"batch/{retry}", "main", {"recipes/n/nu.toml": recipe("nu")}, bot("run", retry))
+    branch(r, f"batch/{retry}-retry", "main", {"recipes/x/xi.toml": recipe("xi")},
+           bot("retry", retry))
+    # a person's pull request stacked on the first: it holds that branch's commit, so it is
+    # no duplicate of it (and the first is no duplicate of it)
+    r.git("checkout", "-q", "-b", "stacked", f"batch/{retry}")
+    r.commit("person: tweak nu\n", {"recipes/n/nu.toml": recipe("nu", version="1.1")})
+    r.git("checkout", "-q", "main")
+    branch(r, "unrelated", "main", {"recipes/o/omicron.toml": recipe("omicron")})
+    rows = by_ref(check(r))
+    first, second = rows[f"refs/heads/batch/{retry}"], rows[f"refs/heads/batch/{retry}-retry"]
+    assert first.verdict == second.verdict == inflight.DUPLICATE
+    assert first.duplicates == (inflight.Duplicate(f"batch {retry}",
+                                                   (f"refs/heads/batch/{retry}-retry",)),)
+    # the stacked one carries the batch id too, through the batch commit it holds
+    assert rows["refs/heads/stacked"].duplicates == (
+        inflight.Duplicate(f"batch {retry}", (f"refs/heads/batch/{retry}-retry",)),)
+    assert rows["refs/heads/unrelated"].verdict == inflight.CLEAN
+
+
+def test_duplicates_is_pure_and_symmetric() -> None:
+    a = inflight.Open(("refs/heads/a",), frozenset({"1"}), (), ("recipes/x.toml",))
+    b = inflight.Open(("refs/heads/b",), frozenset({"2"}), (), ("recipes/x.toml",))
+    older_a = inflight.Open(("refs/pull/1/head",), frozenset(), (), ("recipes/x.toml",))
+    found = inflight.duplicates([a, b, older_a])
+    assert found[a.refs] == (inflight.Duplicate("recipes/x.toml", ("refs/heads/b",)),)
+    assert found[b.refs] == (inflight.Duplicate("recipes/x.toml", ("refs/heads/a",)),)
+    assert older_a.refs not in found  # its commits (none) are within every other's
+    assert inflight.duplicates([a]) == {}
