@@ -186,3 +186,17 @@ def test_show_after_new_commits_updates_the_index(registry: Repo) -> None:
     assert res.returncode == 0, res.stderr
     assert [c["subject"] for c in json.loads(res.stdout)["commits"]] == ["add alpha", "more"]
     assert index.stat().st_ino == inode  # updated in place: a rebuild replaces the file
+
+
+def test_demo_messy_builds_a_registry_every_command_reads(tmp_path: Path) -> None:
+    target = tmp_path / "messy"
+    made = run(tmp_path, "demo", "--messy", str(target), "--commits", "1000", "--seed", "3")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"Created a messy registry in {target}: branch main, ")
+    commands = [line.split("#")[0].strip() for line in made.stdout.splitlines()
+                if line.startswith("  git batch ")]
+    assert any(c.startswith("git batch revert ") for c in commands)
+    for command in commands:  # every suggested command runs; none crashes on the messy refs
+        done = run(target, *command.split()[2:])
+        assert done.returncode in (0, 11, 12, 16, 17), (command, done.stderr)
+        assert "Traceback" not in done.stderr
